@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kvshare builds with (skips apt when all are present).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+PKGS=(cmake g++ make pkg-config unzip python3 python3-venv python3-pip
+      libopenblas-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libutf8proc-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,17 @@
+// kvshare CLI subcommands. Each add_* registers one subcommand on the app; when it runs, it stores
+// its process exit code in `exit_code` (0 ok, 1 runtime error, 2 bad input).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace kvs::cli {
+
+void add_tokenize(CLI::App& app, int& exit_code);
+void add_generate(CLI::App& app, int& exit_code);
+void add_bench(CLI::App& app, int& exit_code);
+
+// The model to load: --model flag, else $KVS_MODEL, else the default model under models/ of the source
+// tree this binary was built from, ./models/, or ~/.cache/kvshare/models/. Empty when none exists.
+std::string resolve_model_path(const std::string& flag);
+
+}  // namespace kvs::cli
