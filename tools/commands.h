@@ -9,6 +9,7 @@ namespace kvs::cli {
 void add_tokenize(CLI::App& app, int& exit_code);
 void add_generate(CLI::App& app, int& exit_code);
 void add_bench(CLI::App& app, int& exit_code);
+void add_score(CLI::App& app, int& exit_code);
 
 // The model to load: --model flag, else $KVS_MODEL, else the default model under models/ of the source
 // tree this binary was built from, ./models/, or ~/.cache/kvshare/models/. Empty when none exists.

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   kvs::cli::add_tokenize(app, exit_code);
   kvs::cli::add_generate(app, exit_code);
   kvs::cli::add_bench(app, exit_code);
+  kvs::cli::add_score(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs (Debian packages, the model, the Python references), builds,
+# then runs the C++ unit tests (ctest) and the reference tests (pytest) against the real model.
+#   KVS_TEST_FULL=1  also runs the long evaluations (off by default).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$KVS_ROOT"
+"$KVS_ROOT/scripts/install_deps.sh"
+"$KVS_ROOT/scripts/fetch_model.sh"
+"$KVS_ROOT/scripts/setup_test_env.sh"
+"$KVS_ROOT/scripts/build.sh"
+export KVS_BIN="$KVS_BUILD/kvshare"
+export KVS_MODEL="$KVS_ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+log "C++ unit tests"
+ctest --test-dir "$KVS_BUILD" --output-on-failure -j "$KVS_JOBS"
+log "reference tests (transformers/torch, sacrebleu, rouge-score, openai client)"
+"$KVS_VENV/bin/python" -m pytest -q -s "$KVS_ROOT/tests/python" -p no:cacheprovider

@@ -1,0 +1,33 @@
+// Hyper-parameters of a Llama-family decoder, read from GGUF metadata ("<arch>.*" keys).
+// Invariants after from_gguf(): n_embd == n_head * head_dim; n_head % n_head_kv == 0; head_dim even;
+// all sizes positive.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+#include "gguf/gguf_file.h"
+#include "kernels/cpu/rope.h"
+
+namespace kvs::model {
+
+struct HParams {
+  std::string arch;      // general.architecture, e.g. "llama"
+  std::string name;      // general.name
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  int64_t n_ff = 0;
+  int64_t n_ctx_train = 0;
+  double rope_theta = 10000.0;
+  kernels::RopeType rope_type = kernels::RopeType::kNorm;
+  float rms_eps = 1e-5f;
+
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+  static Result<HParams> from_gguf(const gguf::GgufFile& f);
+};
+
+}  // namespace kvs::model

@@ -1,0 +1,149 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/ops.h"
+#include "model/attention.h"
+
+namespace kvs::model {
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  auto f = gguf::GgufFile::open(path);
+  if (!f.is_ok()) return f.status();
+  auto m = std::unique_ptr<Model>(new Model());
+  m->file_ = std::move(f).value();
+  auto hp = HParams::from_gguf(*m->file_);
+  if (!hp.is_ok()) return Status(hp.status().code(), path + ": " + hp.status().message());
+  m->hp_ = hp.value();
+  auto w = Weights::from_gguf(*m->file_, m->hp_);
+  if (!w.is_ok()) return Status(w.status().code(), path + ": " + w.status().message());
+  m->w_ = std::move(w).value();
+  m->rope_ = kernels::make_rope_table(static_cast<int>(m->hp_.head_dim), m->hp_.rope_theta);
+  return m;
+}
+
+namespace {
+
+void add_bias(float* x, const float* b, int64_t m, int64_t n) {
+  if (!b) return;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) x[i * n + j] += b[j];
+}
+
+}  // namespace
+
+Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::KvStorage& kv,
+                      std::vector<float>& logits, ThreadPool* pool, const ForwardHooks* hooks) const {
+  const HParams& hp = hp_;
+  const int64_t d = hp.n_embd, kvd = hp.kv_dim(), hd = hp.head_dim, ff = hp.n_ff, bs = kv.block_size();
+  const int64_t n_rows = ub.size();
+  if (n_rows == 0) {
+    logits.clear();
+    return Status::ok();
+  }
+  KVS_CHECK(kv.n_layer() == hp.n_layer && kv.n_kv_head() == hp.n_head_kv && kv.head_dim() == hd);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    if (ub.token[r] < 0 || ub.token[r] >= hp.n_vocab)
+      return invalid_argument("token id " + std::to_string(ub.token[r]) + " out of range [0, " +
+                              std::to_string(hp.n_vocab) + ")");
+    if (ub.seq[r] < 0 || ub.seq[r] >= static_cast<int32_t>(views.size())) return invalid_argument("row sequence out of range");
+    if (ub.pos[r] < 0 || ub.pos[r] / bs >= static_cast<int64_t>(views[ub.seq[r]].blocks.size()))
+      return out_of_range("position " + std::to_string(ub.pos[r]) + " is outside the sequence's KV blocks");
+  }
+
+  std::vector<int32_t> rows(n_rows);  // active ubatch rows, in order
+  for (int64_t r = 0; r < n_rows; ++r) rows[r] = static_cast<int32_t>(r);
+
+  // Activations of the active rows (compacted when hooks drop rows).
+  std::vector<float> x(n_rows * d);       // (n_active, n_embd) residual stream
+  std::vector<float> xn(n_rows * d);      // (n_active, n_embd) normed input
+  std::vector<float> q(n_rows * d);       // (n_active, n_head * head_dim)
+  std::vector<float> k(n_rows * kvd);     // (n_active, kv_dim)
+  std::vector<float> v(n_rows * kvd);     // (n_active, kv_dim)
+  std::vector<float> att(n_rows * d);     // (n_active, n_embd)
+  std::vector<float> gate(n_rows * ff);   // (n_active, n_ff)
+  std::vector<float> up(n_rows * ff);     // (n_active, n_ff)
+  std::vector<float> rcos(n_rows * hd / 2), rsin(n_rows * hd / 2);  // (n_active, head_dim / 2)
+
+  for (int64_t r = 0; r < n_rows; ++r) {
+    kernels::dequantize_row(w_.tok_embd.type, w_.tok_embd.row(ub.token[r]), x.data() + r * d, d);
+    rope_.angles(ub.pos[r], rcos.data() + r * hd / 2, rsin.data() + r * hd / 2);
+  }
+
+  const AttentionShape shape{hp.n_head, hp.n_head_kv, hd};
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    const int64_t m = static_cast<int64_t>(rows.size());
+    for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.attn_norm, d, hp.rms_eps);
+    kernels::matmul(L.wq.data, L.wq.type, d, d, xn.data(), m, q.data(), d, pool);
+    kernels::matmul(L.wk.data, L.wk.type, kvd, d, xn.data(), m, k.data(), kvd, pool);
+    kernels::matmul(L.wv.data, L.wv.type, kvd, d, xn.data(), m, v.data(), kvd, pool);
+    add_bias(q.data(), L.bq, m, d);
+    add_bias(k.data(), L.bk, m, kvd);
+    add_bias(v.data(), L.bv, m, kvd);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* c = rcos.data() + i * hd / 2;
+      const float* s = rsin.data() + i * hd / 2;
+      kernels::rope_apply(q.data() + i * d, static_cast<int>(hp.n_head), static_cast<int>(hd), c, s, hp.rope_type);
+      kernels::rope_apply(k.data() + i * kvd, static_cast<int>(hp.n_head_kv), static_cast<int>(hd), c, s, hp.rope_type);
+    }
+    // Write this layer's K/V of every active row into its slot.
+    for (int64_t i = 0; i < m; ++i) {
+      const int32_t r = rows[i];
+      const int64_t p = ub.pos[r];
+      const int32_t blk = views[ub.seq[r]].blocks[p / bs];
+      for (int64_t g = 0; g < hp.n_head_kv; ++g) {
+        std::memcpy(kv.k(l, blk, g) + (p % bs) * hd, k.data() + i * kvd + g * hd, hd * sizeof(float));
+        std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v.data() + i * kvd + g * hd, hd * sizeof(float));
+      }
+    }
+    if (hooks && hooks->on_layer_kv) {
+      std::vector<int32_t> keep = hooks->on_layer_kv(static_cast<int>(l), rows, k.data(), v.data());
+      if (!keep.empty() && keep.size() < rows.size()) {
+        // Compact the per-row state (residual stream, q, RoPE angles) to the kept rows.
+        size_t w = 0, ki = 0;
+        for (size_t i = 0; i < rows.size() && ki < keep.size(); ++i) {
+          if (rows[i] != keep[ki]) continue;
+          ++ki;
+          if (w != i) {
+            std::memcpy(x.data() + w * d, x.data() + i * d, d * sizeof(float));
+            std::memcpy(q.data() + w * d, q.data() + i * d, d * sizeof(float));
+            std::memcpy(rcos.data() + w * hd / 2, rcos.data() + i * hd / 2, hd / 2 * sizeof(float));
+            std::memcpy(rsin.data() + w * hd / 2, rsin.data() + i * hd / 2, hd / 2 * sizeof(float));
+          }
+          rows[w++] = rows[i];
+        }
+        KVS_CHECK_MSG(ki == keep.size(), "hooks must return a sorted subset of the active rows");
+        rows.resize(w);
+      }
+    }
+    const int64_t ma = static_cast<int64_t>(rows.size());
+    attention_rows(ub, rows, views, kv, l, shape, q.data(), att.data(), pool);
+    kernels::matmul(L.wo.data, L.wo.type, d, d, att.data(), ma, xn.data(), d, pool);
+    for (int64_t i = 0; i < ma * d; ++i) x[i] += xn[i];
+    for (int64_t i = 0; i < ma; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.ffn_norm, d, hp.rms_eps);
+    kernels::matmul(L.w_gate.data, L.w_gate.type, ff, d, xn.data(), ma, gate.data(), ff, pool);
+    kernels::matmul(L.w_up.data, L.w_up.type, ff, d, xn.data(), ma, up.data(), ff, pool);
+    kernels::silu_mul(gate.data(), up.data(), ma * ff);
+    kernels::matmul(L.w_down.data, L.w_down.type, d, ff, gate.data(), ma, xn.data(), d, pool);
+    for (int64_t i = 0; i < ma * d; ++i) x[i] += xn[i];
+  }
+
+  // Final norm and head, only for rows that want logits.
+  std::vector<float> hout;  // (n_out, n_embd)
+  int64_t n_out = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!ub.out[rows[i]]) continue;
+    hout.resize((n_out + 1) * d);
+    kernels::rmsnorm(hout.data() + n_out * d, x.data() + i * d, w_.output_norm, d, hp.rms_eps);
+    ++n_out;
+  }
+  KVS_CHECK_MSG(n_out == ub.n_out(), "a row that wants logits was dropped by the hooks");
+  logits.resize(n_out * hp.n_vocab);
+  if (n_out > 0)
+    kernels::matmul(w_.output.data, w_.output.type, hp.n_vocab, d, hout.data(), n_out, logits.data(), hp.n_vocab, pool);
+  return Status::ok();
+}
+
+}  // namespace kvs::model

@@ -1,0 +1,53 @@
+// Model: a loaded Llama-family decoder (mapped GGUF, hparams, weight views) and its forward pass.
+//
+// forward(ubatch, views, kv, logits): every row writes its K/V into its sequence's slot `pos`, then attends
+// causally over all slots [0, pos] of its sequence. Prefill, decode, chunked prefill and selective recompute
+// are the same call; only the rows differ. Logits come back for rows with out = 1, in row order.
+#pragma once
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "gguf/gguf_file.h"
+#include "kernels/cpu/rope.h"
+#include "kv/kv_storage.h"
+#include "model/hparams.h"
+#include "model/ubatch.h"
+#include "model/weights.h"
+
+namespace kvs::model {
+
+// Observers and row selection for selective recompute (CacheBlend): after layer `layer` computed fresh K/V for
+// the active rows, on_layer_kv sees them (k, v: (n_active, kv_dim), rows = ubatch row indices); it may return a
+// subset of `rows` to keep computing from the next layer on (empty optional = keep all).
+struct ForwardHooks {
+  std::function<std::vector<int32_t>(int layer, std::span<const int32_t> rows, const float* k, const float* v)>
+      on_layer_kv;
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const HParams& hparams() const { return hp_; }
+  const Weights& weights() const { return w_; }
+  const gguf::GgufFile& file() const { return *file_; }
+  const kernels::RopeTable& rope() const { return rope_; }
+
+  // logits: (ubatch.n_out(), n_vocab). REQUIRES: kv geometry matches hparams; every row's slot is inside its view.
+  // Rows dropped by hooks produce no logits (their out flag must be 0).
+  Status forward(const UBatch& ub, std::span<const SeqKvView> views, kv::KvStorage& kv, std::vector<float>& logits,
+                 ThreadPool* pool, const ForwardHooks* hooks = nullptr) const;
+
+ private:
+  std::unique_ptr<gguf::GgufFile> file_;
+  HParams hp_;
+  Weights w_;
+  kernels::RopeTable rope_;
+};
+
+}  // namespace kvs::model

@@ -1,0 +1,40 @@
+// Helpers shared by the CLI subcommands: loading the model and tokenizer with clear errors.
+#pragma once
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace kvs::cli {
+
+struct Loaded {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tok::Tokenizer> tokenizer;
+};
+
+// Prints the error to stderr and returns nullopt-like empty Loaded (model == nullptr) on failure.
+inline Loaded load_model_or_report(const std::string& model_flag, bool need_model = true) {
+  Loaded out;
+  std::string path = resolve_model_path(model_flag);
+  if (path.empty()) {
+    std::fprintf(stderr, "error: no model found; pass --model PATH or run scripts/fetch_model.sh\n");
+    return out;
+  }
+  auto m = model::Model::load(path);
+  if (!m.is_ok()) {
+    std::fprintf(stderr, "error: cannot load model %s: %s\n", path.c_str(), m.status().to_string().c_str());
+    return out;
+  }
+  auto t = tok::Tokenizer::from_gguf(m.value()->file());
+  if (!t.is_ok()) {
+    std::fprintf(stderr, "error: cannot load tokenizer from %s: %s\n", path.c_str(), t.status().to_string().c_str());
+    return out;
+  }
+  out.model = std::move(m).value();
+  out.tokenizer = std::move(t).value();
+  return out;
+}
+
+}  // namespace kvs::cli
