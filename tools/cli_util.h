@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "commands.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 

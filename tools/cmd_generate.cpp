@@ -7,6 +7,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "engine/generate.h"
+#include "kernels/cpu/ops.h"
 #include "tokenizer/chat_template.h"
 
 namespace kvs::cli {
