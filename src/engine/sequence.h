@@ -1,0 +1,46 @@
+// Sequence: the engine thread's state of one request (never touched by other threads).
+//   tokens[0, n_prompt) is the prompt, the rest was generated; slots [0, n_computed) hold valid K/V.
+//   Rows still to compute: tokens[n_computed, tokens.size()); when that range is empty after a forward, the last
+//   row's logits give the next token (so decode is just "one row left"). Preemption releases the blocks and
+//   sets n_computed = 0: the tokens are recomputed later, the output stream continues where it was.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/request.h"
+#include "engine/sampler.h"
+#include "engine/text_stream.h"
+#include "kv/block_table.h"
+
+namespace kvs::engine {
+
+struct Sequence {
+  Sequence(std::shared_ptr<RequestHandle> h, RequestParams p)
+      : handle(std::move(h)), params(std::move(p)), sampler(params.sampling), stops(params.stop) {
+    tokens = params.prompt;
+    n_prompt = static_cast<int64_t>(tokens.size());
+  }
+
+  std::shared_ptr<RequestHandle> handle;
+  RequestParams params;
+  std::vector<int32_t> tokens;
+  int64_t n_prompt = 0;
+  int64_t n_computed = 0;
+  kv::BlockTable table;
+  Sampler sampler;
+  Utf8Assembler utf8;
+  StopMatcher stops;
+  Usage usage;
+  bool admitted_once = false;
+  bool scheduled_once = false;
+  bool stops_hit = false;  // a stop string matched (its text is withheld)
+  bool done = false;  // finished, cancelled or failed: removed at the end of the step
+  std::chrono::steady_clock::time_point last_token_at;
+
+  int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
+  int64_t pending_rows() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+};
+
+}  // namespace kvs::engine
