@@ -88,6 +88,10 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
       kernels::rope_apply(q.data() + i * d, static_cast<int>(hp.n_head), static_cast<int>(hd), c, s, hp.rope_type);
       kernels::rope_apply(k.data() + i * kvd, static_cast<int>(hp.n_head_kv), static_cast<int>(hd), c, s, hp.rope_type);
     }
+    // Hooks see the fresh K/V before they overwrite the slots (selective recompute compares them with the
+    // reused values still in the cache).
+    std::vector<int32_t> keep;
+    if (hooks && hooks->on_layer_kv) keep = hooks->on_layer_kv(static_cast<int>(l), rows, k.data(), v.data());
     // Write this layer's K/V of every active row into its slot.
     for (int64_t i = 0; i < m; ++i) {
       const int32_t r = rows[i];
@@ -98,8 +102,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
         std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v.data() + i * kvd + g * hd, hd * sizeof(float));
       }
     }
-    if (hooks && hooks->on_layer_kv) {
-      std::vector<int32_t> keep = hooks->on_layer_kv(static_cast<int>(l), rows, k.data(), v.data());
+    {
       if (!keep.empty() && keep.size() < rows.size()) {
         // Compact the per-row state (residual stream, q, RoPE angles) to the kept rows.
         size_t w = 0, ki = 0;

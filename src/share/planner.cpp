@@ -1,0 +1,121 @@
+#include "share/planner.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kvs::share {
+namespace {
+
+bool in_unit(double x) { return x >= 0.0 && x <= 1.0; }  // false for NaN
+
+// I and C of the cost model, from the script alone (no plan built).
+void semantic_counts(const align::EditScript& s, int32_t n_prompt, int64_t* initial, int64_t* candidates) {
+  const int32_t exact = s.exact_prefix();
+  int64_t ins = 0, cand = 0;
+  bool last_inserted = false;
+  for (const align::EditRun& r : s.runs) {
+    if (r.op == align::EditOp::kInsert) {
+      ins += r.n;
+      if (r.dst + r.n == n_prompt) last_inserted = true;
+    } else if (r.op == align::EditOp::kKeep) {
+      cand += std::max<int64_t>(0, static_cast<int64_t>(r.dst) + r.n - std::max(r.dst, exact));
+    }
+  }
+  // The last position is either inserted (already counted) or kept; a kept last position outside the exact
+  // prefix leaves the candidates for the initial set.
+  if (!last_inserted) {
+    ++ins;
+    if (n_prompt - 1 >= exact) --cand;
+  }
+  *initial = ins;
+  *candidates = cand;
+}
+
+}  // namespace
+
+Status PlannerConfig::validate() const {
+  if (!in_unit(recompute_ratio)) return invalid_argument("recompute_ratio must be in [0, 1]");
+  if (recompute_budget < -1) return invalid_argument("recompute_budget must be >= 0, or -1 for unlimited");
+  if (!(similarity_threshold >= -1.0 && similarity_threshold <= 1.0))
+    return invalid_argument("similarity_threshold must be in [-1, 1]");
+  if (!in_unit(min_saving)) return invalid_argument("min_saving must be in [0, 1]");
+  if (!(guard_threshold >= 0.0)) return invalid_argument("guard_threshold must be >= 0 (+inf disables the guard)");
+  if (!in_unit(guard_quantile)) return invalid_argument("guard_quantile must be in [0, 1]");
+  return Status::ok();
+}
+
+CostEstimate estimate_costs(const PlanRequest& req, const PlannerConfig& cfg) {
+  const int32_t n = req.n_prompt;
+  CostEstimate c;
+  c.full = n;
+  c.prefix = n - std::min(req.prefix_hit, n - 1);
+  const SemanticCandidate* sem = req.semantic;
+  if (sem && sem->similarity >= cfg.similarity_threshold && sem->script.target_len == n) {
+    const double r = req.recompute_ratio.value_or(cfg.recompute_ratio);
+    semantic_counts(sem->script, n, &c.semantic_initial, &c.semantic_candidates);
+    c.semantic_selected = selection_size(c.semantic_candidates, r, cfg.recompute_budget);
+    c.semantic = static_cast<double>(c.semantic_initial + c.semantic_selected) +
+                 static_cast<double>(c.semantic_candidates - c.semantic_selected) / req.n_layer;
+  }
+  return c;
+}
+
+ReuseMode choose_mode(const CostEstimate& cost, int32_t n_prompt, const PlannerConfig& cfg) {
+  const double best_exact = std::min(cost.full, cost.prefix);
+  if (cost.semantic && *cost.semantic <= best_exact - cfg.min_saving * n_prompt) return ReuseMode::kSemantic;
+  if (cost.prefix < cost.full) return ReuseMode::kPrefix;
+  return ReuseMode::kFull;
+}
+
+Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
+  KVS_RETURN_IF_ERROR(cfg.validate());
+  if (req.n_prompt < 1) return invalid_argument("empty prompt");
+  if (req.n_layer < 1) return invalid_argument("n_layer must be >= 1");
+  if (req.prefix_hit < 0 || req.prefix_hit > req.n_prompt) return invalid_argument("prefix_hit out of [0, n_prompt]");
+  if (req.recompute_ratio && !in_unit(*req.recompute_ratio)) return invalid_argument("recompute_ratio must be in [0, 1]");
+  if (req.semantic && req.semantic->script.target_len != req.n_prompt)
+    return invalid_argument("semantic candidate's script is for another prompt length");
+
+  const CostEstimate cost = estimate_costs(req, cfg);
+  switch (choose_mode(cost, req.n_prompt, cfg)) {
+    case ReuseMode::kSemantic: {
+      auto p = semantic_plan(req.n_prompt, req.semantic->donor_id, req.semantic->script);
+      if (!p.is_ok()) return p.status();
+      p->predicted_cost = *cost.semantic;
+      return p;
+    }
+    case ReuseMode::kPrefix: {
+      ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);
+      p.predicted_cost = cost.prefix;
+      return p;
+    }
+    case ReuseMode::kFull:
+      break;
+  }
+  return full_plan(req.n_prompt);
+}
+
+Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
+                                            std::optional<double> ratio) {
+  KVS_RETURN_IF_ERROR(cfg.validate());
+  if (plan.mode != ReuseMode::kSemantic) return RefineOutcome::kNothingToDo;
+  const double r = ratio.value_or(cfg.recompute_ratio);
+  if (!in_unit(r)) return invalid_argument("recompute_ratio must be in [0, 1]");
+  const std::vector<int32_t> cand = plan.deviation_candidates();
+  if (scores.size() != cand.size())
+    return invalid_argument("got " + std::to_string(scores.size()) + " deviation scores for " +
+                            std::to_string(cand.size()) + " candidates");
+  if (should_fall_back(scores, cfg.guard_threshold, cfg.guard_quantile)) {
+    ReusePlan full = full_plan(plan.n_prompt);
+    full.fell_back = true;
+    full.donor_id = plan.donor_id;
+    full.script = std::move(plan.script);
+    plan = std::move(full);
+    return RefineOutcome::kFellBack;
+  }
+  const std::vector<int32_t> sel = select_by_deviation(scores, cand, r, cfg.recompute_budget);
+  plan.recompute.merge(sel);
+  return RefineOutcome::kSelected;
+}
+
+}  // namespace kvs::share

@@ -1,0 +1,91 @@
+// Planner: chooses how a prompt gets its KV — full prefill, exact prefix reuse, or semantic reuse of a
+// donor's KV (align::EditScript + CacheBlend-style selective recompute) — and refines a semantic plan once
+// the first layer's deviation scores are known. Pure: no model, no KV, no clocks.
+//
+// Cost model (tokens computed through every layer; lower is better):
+//   full     = n
+//   prefix   = n - h,  h = min(prefix_hit, n - 1)                      (the last token is always computed)
+//   semantic = I + k + (C - k) / n_layer
+//     I = |inserted positions ∪ {n - 1}|                                (initial recompute set)
+//     C = reused positions after the script's exact prefix, not in I   (deviation candidates; the first-layer
+//         pass computes them once to score them: 1 / n_layer of a token each)
+//     k = selection_size(C, r, budget)                                 (top r of C recomputed, r default 0.15)
+//   Tokens in the exact prefix of the alignment (src == dst from 0) have exact KV and cost nothing.
+//
+// Choice (choose_mode):
+//   semantic  when a candidate exists, similarity >= similarity_threshold, and
+//             semantic <= min(full, prefix) - min_saving * n   (it must beat the best exact option by at
+//             least min_saving of the prompt, since it is approximate);
+//   else prefix when prefix < full (any exact hit; it is free and exact);
+//   else full.
+//
+// After the first layer (refine_with_deviation): if should_fall_back(scores, guard_threshold,
+// guard_quantile) the plan becomes a full prefill (fell_back = true); else the top-r candidates by deviation
+// join the recompute set.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "align/edit_script.h"
+#include "base/status.h"
+#include "share/deviation_select.h"
+#include "share/reuse_plan.h"
+
+namespace kvs::share {
+
+struct PlannerConfig {
+  double recompute_ratio = 0.15;       // r: share of deviation candidates recomputed, in [0, 1]
+  int64_t recompute_budget = -1;       // max tokens selected by deviation per request; < 0: unlimited
+  double similarity_threshold = 0.80;  // min donor similarity (cosine, [-1, 1]) for semantic reuse
+  double min_saving = 0.10;            // semantic must save >= this share of n over the best exact option
+  // Guard: fall back to full when the guard_quantile-quantile of the deviation scores exceeds
+  // guard_threshold. Scores are expected relative (||dK||/||K|| + ||dV||/||V||); calibrate on the eval set.
+  // +infinity disables the guard.
+  double guard_threshold = 0.5;
+  double guard_quantile = 0.5;
+
+  Status validate() const;
+};
+
+struct SemanticCandidate {
+  int64_t donor_id = -1;
+  double similarity = 0.0;   // similarity of the prompts (cosine of embeddings), [-1, 1]
+  align::EditScript script;  // donor tokens -> this prompt's tokens
+};
+
+struct PlanRequest {
+  int32_t n_prompt = 0;        // prompt tokens, >= 1
+  int32_t n_layer = 1;         // model layers, >= 1 (prices the first-layer pass)
+  int32_t prefix_hit = 0;      // tokens an exact prefix match provides, in [0, n_prompt]
+  const SemanticCandidate* semantic = nullptr;  // best donor, if any (not owned)
+  std::optional<double> recompute_ratio;        // per-request r, overrides the config's
+};
+
+struct CostEstimate {
+  double full = 0.0;
+  double prefix = 0.0;
+  std::optional<double> semantic;  // absent: no candidate, or similarity below the threshold
+  int64_t semantic_initial = 0;    // I
+  int64_t semantic_candidates = 0; // C
+  int64_t semantic_selected = 0;   // k
+};
+
+// REQUIRES: req and cfg valid (plan() checks them).
+CostEstimate estimate_costs(const PlanRequest& req, const PlannerConfig& cfg);
+ReuseMode choose_mode(const CostEstimate& cost, int32_t n_prompt, const PlannerConfig& cfg);
+
+// Validates the request, prices the options and builds the chosen plan (semantic: the initial recompute set;
+// the deviation selection comes later). predicted_cost holds the chosen option's cost.
+Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg);
+
+enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
+
+// scores[i]: deviation of plan.deviation_candidates()[i], measured at the first layer(s).
+// kFellBack: the guard fired, plan is now full_plan(n) with fell_back = true (donor_id and script kept for
+// logs). kSelected: the top-r candidates were added to plan.recompute. kNothingToDo: not a semantic plan.
+// ratio: per-request r (nullopt: cfg.recompute_ratio).
+Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
+                                            std::optional<double> ratio = std::nullopt);
+
+}  // namespace kvs::share

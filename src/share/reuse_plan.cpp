@@ -1,0 +1,179 @@
+#include "share/reuse_plan.h"
+
+#include <algorithm>
+
+namespace kvs::share {
+namespace {
+
+// Structural check of a script (cursors, coverage, canonical order) without the tokens.
+Status check_script_shape(const align::EditScript& s) {
+  int64_t src = 0, dst = 0;
+  for (size_t i = 0; i < s.runs.size(); ++i) {
+    const align::EditRun& r = s.runs[i];
+    if (r.n <= 0 || r.src != src || r.dst != dst) return invalid_argument("edit script run " + std::to_string(i) + " is malformed");
+    if (i > 0 && s.runs[i - 1].op == r.op) return invalid_argument("edit script runs are not maximal");
+    if (r.op != align::EditOp::kInsert) src += r.n;
+    if (r.op != align::EditOp::kDelete) dst += r.n;
+  }
+  if (src != s.donor_len || dst != s.target_len) return invalid_argument("edit script does not cover both sequences");
+  return Status::ok();
+}
+
+}  // namespace
+
+const char* mode_name(ReuseMode mode) {
+  switch (mode) {
+    case ReuseMode::kFull: return "full";
+    case ReuseMode::kPrefix: return "prefix";
+    case ReuseMode::kSemantic: return "semantic";
+  }
+  return "?";
+}
+
+int64_t ReusePlan::n_reused() const {
+  int64_t total = 0;
+  for (const ReusedRun& r : reused) total += r.n;
+  // Subtract recomputed positions that are inside a reused run (runs are sorted by dst and disjoint).
+  size_t ri = 0;
+  for (int32_t p : recompute.positions()) {
+    while (ri < reused.size() && reused[ri].dst + reused[ri].n <= p) ++ri;
+    if (ri < reused.size() && reused[ri].dst <= p) --total;
+  }
+  return total;
+}
+
+std::vector<ReusedSlot> ReusePlan::slots() const {
+  std::vector<ReusedSlot> out;
+  for (const ReusedRun& r : reused)
+    for (int32_t i = 0; i < r.n; ++i) out.push_back({r.src + i, r.dst + i});
+  return out;
+}
+
+std::vector<int32_t> ReusePlan::deviation_candidates() const {
+  std::vector<int32_t> out;
+  const auto rec = recompute.positions();
+  size_t ci = 0;
+  for (const ReusedRun& r : reused) {
+    for (int32_t p = std::max(r.dst, exact_prefix); p < r.dst + r.n; ++p) {
+      while (ci < rec.size() && rec[ci] < p) ++ci;
+      if (ci < rec.size() && rec[ci] == p) continue;
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+Status ReusePlan::check() const {
+  if (n_prompt < 1) return invalid_argument("plan for an empty prompt");
+  std::vector<uint8_t> covered(static_cast<size_t>(n_prompt), 0);
+  for (size_t i = 0; i < reused.size(); ++i) {
+    const ReusedRun& r = reused[i];
+    if (r.n <= 0 || r.src < 0 || r.dst < 0 || static_cast<int64_t>(r.dst) + r.n > n_prompt)
+      return invalid_argument("reused run " + std::to_string(i) + " out of range");
+    if (i > 0) {
+      const ReusedRun& q = reused[i - 1];
+      if (q.dst + q.n > r.dst) return invalid_argument("reused runs overlap or are unsorted");
+      if (q.dst + q.n == r.dst && q.src + q.n == r.src) return invalid_argument("reused runs not maximal");
+    }
+    for (int32_t j = 0; j < r.n; ++j) covered[r.dst + j] = 1;
+  }
+  for (int32_t p : recompute.positions()) {
+    if (p >= n_prompt) return invalid_argument("recompute position " + std::to_string(p) + " outside the prompt");
+    covered[p] = 1;
+  }
+  if (std::find(covered.begin(), covered.end(), 0) != covered.end())
+    return invalid_argument("a prompt position is neither reused nor recomputed");
+  if (!recompute.contains(n_prompt - 1)) return invalid_argument("the last prompt token is not recomputed");
+  if (exact_prefix < 0 || exact_prefix > n_prompt) return invalid_argument("exact_prefix out of range");
+  if (exact_prefix > 0 && (reused.empty() || reused[0].src != 0 || reused[0].dst != 0 || reused[0].n < exact_prefix))
+    return invalid_argument("exact prefix is not a leading unshifted reused run");
+  switch (mode) {
+    case ReuseMode::kFull:
+      if (!reused.empty()) return invalid_argument("full plan with reused slots");
+      break;
+    case ReuseMode::kPrefix:
+      if (reused.size() > 1 || (reused.size() == 1 && (reused[0].shift() != 0 || reused[0].n != exact_prefix)))
+        return invalid_argument("prefix plan must reuse exactly [0, exact_prefix)");
+      break;
+    case ReuseMode::kSemantic: {
+      KVS_RETURN_IF_ERROR(check_script_shape(script));
+      if (script.target_len != n_prompt) return invalid_argument("script target length != prompt length");
+      size_t ri = 0;
+      for (const align::EditRun& r : script.runs) {
+        if (r.op == align::EditOp::kKeep) {
+          if (ri >= reused.size() || reused[ri] != ReusedRun{r.src, r.dst, r.n})
+            return invalid_argument("reused runs differ from the script's KEEP runs");
+          ++ri;
+        } else if (r.op == align::EditOp::kInsert) {
+          for (int32_t j = 0; j < r.n; ++j)
+            if (!recompute.contains(r.dst + j)) return invalid_argument("an inserted position is not recomputed");
+        }
+      }
+      if (ri != reused.size()) return invalid_argument("reused runs differ from the script's KEEP runs");
+      break;
+    }
+  }
+  if (n_reused() + n_recomputed() != n_prompt) return invalid_argument("reused + recomputed != prompt tokens");
+  return Status::ok();
+}
+
+std::string ReusePlan::to_string() const {
+  std::string s = mode_name(mode);
+  if (fell_back) s += "(fell back)";
+  if (mode == ReuseMode::kSemantic) s += " donor=" + std::to_string(donor_id);
+  s += " n=" + std::to_string(n_prompt) + " reused=" + std::to_string(n_reused()) +
+       " recompute=" + std::to_string(n_recomputed()) + " " + recompute.to_string(8);
+  if (mode == ReuseMode::kSemantic) s += " script=" + script.to_string(16);
+  return s;
+}
+
+ReusePlan full_plan(int32_t n_prompt) {
+  KVS_CHECK(n_prompt >= 1);
+  ReusePlan p;
+  p.mode = ReuseMode::kFull;
+  p.n_prompt = n_prompt;
+  p.recompute = RecomputeSet::range(0, n_prompt);
+  p.predicted_cost = n_prompt;
+  return p;
+}
+
+ReusePlan prefix_plan(int32_t n_prompt, int32_t prefix_hit) {
+  KVS_CHECK(n_prompt >= 1 && prefix_hit >= 0 && prefix_hit <= n_prompt);
+  const int32_t h = std::min(prefix_hit, n_prompt - 1);
+  ReusePlan p;
+  p.mode = ReuseMode::kPrefix;
+  p.n_prompt = n_prompt;
+  if (h > 0) p.reused.push_back({0, 0, h});
+  p.exact_prefix = h;
+  p.recompute = RecomputeSet::range(h, n_prompt);
+  p.predicted_cost = n_prompt - h;
+  return p;
+}
+
+Result<ReusePlan> semantic_plan(int32_t n_prompt, int64_t donor_id, const align::EditScript& script) {
+  if (n_prompt < 1) return invalid_argument("semantic plan for an empty prompt");
+  if (script.target_len != n_prompt)
+    return invalid_argument("edit script is for " + std::to_string(script.target_len) + " tokens, prompt has " +
+                            std::to_string(n_prompt));
+  KVS_RETURN_IF_ERROR(check_script_shape(script));
+  ReusePlan p;
+  p.mode = ReuseMode::kSemantic;
+  p.donor_id = donor_id;
+  p.n_prompt = n_prompt;
+  p.script = script;
+  std::vector<int32_t> rec;
+  for (const align::EditRun& r : script.runs) {
+    if (r.op == align::EditOp::kKeep) {
+      p.reused.push_back({r.src, r.dst, r.n});
+    } else if (r.op == align::EditOp::kInsert) {
+      for (int32_t j = 0; j < r.n; ++j) rec.push_back(r.dst + j);
+    }
+  }
+  rec.push_back(n_prompt - 1);
+  p.recompute = RecomputeSet::from_positions(std::move(rec));
+  p.exact_prefix = script.exact_prefix();
+  p.predicted_cost = static_cast<double>(p.recompute.size());
+  return p;
+}
+
+}  // namespace kvs::share
