@@ -29,8 +29,9 @@ void ThreadPool::worker_loop(int ith) {
   for (;;) {
     // Spin for a while (cheap hand-off between the many small jobs of a forward pass), then sleep.
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < 200000) {
-      _mm_pause();
+    while (generation_.load(std::memory_order_acquire) == seen && spins < 100000) {
+      if (spins < 20000) _mm_pause();
+      else std::this_thread::yield();
       ++spins;
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
@@ -57,7 +58,11 @@ void ThreadPool::parallel_for(const std::function<void(int, int)>& fn) {
   }
   cv_.notify_all();
   fn(0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Spin briefly, then yield: on a loaded machine a descheduled worker needs this core to finish.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4000) _mm_pause();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

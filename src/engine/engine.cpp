@@ -10,13 +10,20 @@ using Clock = std::chrono::steady_clock;
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 }  // namespace
 
-Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg)
-    : model_(model), tok_(tokenizer), cfg_(cfg) {
+Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg,
+               const share::Embedder* embedder)
+    : model_(model), tok_(tokenizer), cfg_(cfg), embedder_(embedder) {
   const auto& hp = model.hparams();
   kv::KvGeometry g{hp.n_layer, hp.n_head_kv, hp.head_dim, cfg.block_size};
   const int32_t n_blocks = kv::KvManager::blocks_for_budget(g, cfg.kv_cache_mib);
   kv_ = std::make_unique<kv::KvManager>(g, n_blocks);
   max_ctx_ = std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(n_blocks) * cfg.block_size);
+  if (embedder_ && cfg_.semantic && cfg_.prefix_cache) {
+    donors_ = std::make_unique<share::DonorStore>(embedder_->dim(), cfg_.max_donors);
+    kv_->pool().set_eviction_listener([this](kv::BlockId b) { donors_->on_block_evicted(b); });
+  } else {
+    cfg_.semantic = false;
+  }
   pool_ = std::make_unique<ThreadPool>(cfg.n_threads > 0 ? cfg.n_threads : ThreadPool::default_threads());
   metrics_.update([&](MetricsSnapshot& s) {
     s.kv_blocks_total = kv_->pool().num_usable();
@@ -40,6 +47,14 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
                             " tokens; this server's context is " + std::to_string(max_ctx_) + " tokens");
   if (need > max_ctx_)
     params.max_tokens = static_cast<int32_t>(max_ctx_ - static_cast<int64_t>(params.prompt.size()));
+  if (params.recompute_ratio > 1) return invalid_argument("recompute_ratio must be in [0, 1]");
+  // The embedding is computed here, on the caller's thread, so the engine thread never waits for it.
+  if (donors_ && params.embedding.empty() && !params.share_text.empty() &&
+      params.share_mode != ShareMode::kFull && params.share_mode != ShareMode::kPrefix) {
+    auto emb = embedder_->embed(params.share_text);
+    if (!emb.is_ok()) return emb.status();
+    params.embedding = std::move(emb).value();
+  }
   auto handle = std::make_shared<RequestHandle>(next_id_.fetch_add(1));
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -199,11 +214,23 @@ bool Engine::step() {
   // 2. Admit waiting sequences in arrival order while budget, slots and blocks last.
   while (budget > 0 && !waiting_.empty() && static_cast<int32_t>(running_.size()) < cfg_.max_running) {
     Sequence* seq = waiting_.front().get();
-    if (seq->table.size() == 0 && seq->n_computed == 0 && cfg_.prefix_cache) {
+    if (!seq->admitted_once && seq->table.size() == 0 && try_semantic(*seq)) {
+      seq->admitted_once = seq->scheduled_once = true;
+      budget -= seq->usage.share.recomputed_tokens;
+      running_.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      continue;
+    }
+    const bool use_prefix = cfg_.prefix_cache && seq->params.share_mode != ShareMode::kFull;
+    if (seq->table.size() == 0 && seq->n_computed == 0 && use_prefix) {
       auto hit = kv_->match_prefix(seq->params.domain, seq->tokens);
       seq->n_computed = kv_->adopt_prefix(seq->table, seq->params.domain, seq->tokens, hit);
       if (!seq->admitted_once) {
         seq->usage.cached_tokens = seq->n_computed;
+        seq->usage.share.mode = hit.empty() ? "full" : "prefix";
+        seq->usage.share.reused_tokens = seq->n_computed;
+        seq->usage.share.total_tokens = seq->n_prompt;
+        seq->usage.share.recomputed_tokens = seq->n_prompt - seq->n_computed;
         metrics_.update([&](MetricsSnapshot& s) {
           ++s.prefix_queries;
           if (!hit.empty()) ++s.prefix_hits;
@@ -212,6 +239,7 @@ bool Engine::step() {
         });
       }
     } else if (!seq->admitted_once) {
+      seq->usage.share.total_tokens = seq->usage.share.recomputed_tokens = seq->n_prompt;
       metrics_.update([&](MetricsSnapshot& s) { s.prompt_tokens += seq->n_prompt; });
     }
     seq->admitted_once = true;
@@ -232,6 +260,7 @@ bool Engine::step() {
     budget -= take;
   }
   if (plan.empty()) {
+    reap_finished();
     update_gauges();
     if (!running_.empty() || !waiting_.empty()) std::this_thread::yield();
     return false;
@@ -265,7 +294,10 @@ bool Engine::step() {
       seq->usage.computed_prompt_tokens += p.take;
       metrics_.update([&](MetricsSnapshot& s) { s.computed_prompt_tokens += p.take; });
     }
-    if (cfg_.prefix_cache) kv_->publish(seq->table, seq->params.domain, seq->tokens, seq->n_computed);
+    if (cfg_.prefix_cache && !seq->approximate) {
+      kv_->publish(seq->table, seq->params.domain, seq->tokens, seq->n_computed);
+      if (seq->n_computed >= seq->n_prompt) maybe_donate(*seq);
+    }
     if (seq->pending_rows() == 0) {
       std::span<float> row(logits.data() + out_row * n_vocab, n_vocab);
       ++out_row;

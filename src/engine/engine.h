@@ -24,6 +24,9 @@
 #include "engine/sequence.h"
 #include "kv/kv_manager.h"
 #include "model/model.h"
+#include "share/donor_store.h"
+#include "share/embedder/embedder.h"
+#include "share/planner.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::engine {
@@ -36,11 +39,18 @@ struct EngineConfig {
   int32_t max_waiting = 256;       // queue length before submit() refuses (HTTP 429)
   int32_t n_threads = 0;           // 0 = all cores
   bool prefix_cache = true;
+  bool semantic = true;            // semantic KV sharing (needs an embedder and the prefix cache)
+  share::PlannerConfig planner;    // recompute ratio, thresholds, guard
+  int32_t donor_candidates = 4;    // ANN candidates re-ranked by alignment
+  int32_t max_donors = 4096;
+  int32_t max_edit_distance = 1024;
 };
 
 class Engine {
  public:
-  Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg);
+  // embedder may be null (no semantic sharing).
+  Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg,
+         const share::Embedder* embedder = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -70,6 +80,11 @@ class Engine {
   void emit_token(Sequence& seq, int32_t token);
   void reap_finished();
   void update_gauges();
+  // Semantic admission: plans donor reuse for a fresh sequence and, when chosen, builds its KV (prefix blocks
+  // shared, donor runs copied and re-rotated) and runs the selective-recompute forward. Returns true when the
+  // sequence's prompt is complete and its first token was emitted.
+  bool try_semantic(Sequence& seq);
+  void maybe_donate(Sequence& seq);
 
   const model::Model& model_;
   const tok::Tokenizer& tok_;
@@ -77,6 +92,8 @@ class Engine {
   int64_t max_ctx_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<kv::KvManager> kv_;
+  const share::Embedder* embedder_ = nullptr;
+  std::unique_ptr<share::DonorStore> donors_;
   EngineMetrics metrics_;
 
   std::mutex mu_;

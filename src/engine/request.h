@@ -17,6 +17,12 @@
 
 namespace kvs::engine {
 
+// How a request may obtain its prompt KV. kAuto: the planner picks the cheapest of full / exact prefix /
+// semantic reuse (with selective recompute and the quality guard). The others force one mode (evaluation).
+enum class ShareMode : uint8_t { kAuto, kFull, kPrefix, kSemantic, kNaive };
+const char* share_mode_name(ShareMode m);
+bool parse_share_mode(const std::string& s, ShareMode* out);
+
 struct RequestParams {
   std::vector<int32_t> prompt;     // token ids (chat template already applied)
   SamplingParams sampling;
@@ -25,6 +31,23 @@ struct RequestParams {
   bool ignore_eos = false;
   uint64_t domain = 0;             // share domain: salts every cache key (set by the server, never the client)
   std::string tenant;              // for logs and metrics
+  ShareMode share_mode = ShareMode::kAuto;
+  std::string share_text;          // text whose embedding finds donors (empty: no semantic sharing)
+  std::vector<float> embedding;    // filled by Engine::submit from share_text when an embedder is loaded
+  double recompute_ratio = -1;     // per-request r in [0, 1]; < 0: the server's default
+};
+
+// What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).
+struct ShareReport {
+  std::string mode = "full";       // "full", "prefix", "semantic"
+  bool fell_back = false;          // semantic plan turned into full prefill by the quality guard
+  int64_t donor_id = -1;
+  double similarity = 0;
+  std::string edit_script;         // e.g. "K12 D3 I5 K40(+2)"
+  int64_t reused_tokens = 0;       // prompt tokens whose KV came from a cache
+  int64_t recomputed_tokens = 0;   // prompt tokens computed through every layer
+  int64_t total_tokens = 0;
+  double deviation_median = 0;     // of the scored candidates (semantic)
 };
 
 struct Usage {
@@ -36,6 +59,7 @@ struct Usage {
   double ttft_ms = 0;              // submit -> first token
   double total_ms = 0;
   int32_t preemptions = 0;
+  ShareReport share;
 };
 
 struct StreamEvent {

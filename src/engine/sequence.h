@@ -36,7 +36,9 @@ struct Sequence {
   bool admitted_once = false;
   bool scheduled_once = false;
   bool stops_hit = false;  // a stop string matched (its text is withheld)
-  bool done = false;  // finished, cancelled or failed: removed at the end of the step
+  bool done = false;
+  bool approximate = false;  // prompt KV partly reused from a donor: never published, never a donor
+  bool donated = false;      // registered as a donor  // finished, cancelled or failed: removed at the end of the step
   std::chrono::steady_clock::time_point last_token_at;
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }

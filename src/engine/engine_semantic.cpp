@@ -1,0 +1,209 @@
+// Engine: semantic admission (donor retrieval, alignment, KV editing, selective recompute) and donation.
+//
+//   prompt ──embedding──► DonorStore::search (same share domain) ──► align each candidate (EditScript)
+//          ──► share::plan (full / prefix / semantic by predicted saving)
+//   semantic:  exact-prefix blocks shared │ donor KEEP runs copied + re-rotated │ fresh blocks for the rest
+//          ──► forward: layer 0 computes every row past the exact prefix; the hook scores reused rows by
+//              K/V deviation (fresh vs reused), the guard may fall back to full, else the top-r rows join the
+//              recompute set and layers 1.. compute only those ──► first token sampled from the last row.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/engine.h"
+#include "kv/rope_shift.h"
+
+namespace kvs::engine {
+
+namespace {
+
+// Relative deviation of one slot at one layer: ||k_new - k_old|| / ||k_new|| + ||v_new - v_old|| / ||v_new||,
+// over all KV heads. k_new/v_new: (kv_dim); the old values are read from the cache.
+float slot_deviation(const kv::KvStorage& kv, int64_t layer, int32_t block, int64_t off, const float* k_new,
+                     const float* v_new) {
+  const int64_t hd = kv.head_dim();
+  double dk = 0, nk = 0, dv = 0, nv = 0;
+  for (int64_t g = 0; g < kv.n_kv_head(); ++g) {
+    const float* ko = kv.k(layer, block, g) + off * hd;
+    const float* vo = kv.v(layer, block, g) + off * hd;
+    for (int64_t i = 0; i < hd; ++i) {
+      const double a = k_new[g * hd + i], b = v_new[g * hd + i];
+      dk += (a - ko[i]) * (a - ko[i]);
+      nk += a * a;
+      dv += (b - vo[i]) * (b - vo[i]);
+      nv += b * b;
+    }
+  }
+  return static_cast<float>(std::sqrt(dk / std::max(nk, 1e-12)) + std::sqrt(dv / std::max(nv, 1e-12)));
+}
+
+}  // namespace
+
+bool Engine::try_semantic(Sequence& seq) {
+  const ShareMode mode = seq.params.share_mode;
+  if (!donors_ || seq.params.embedding.empty()) return false;
+  if (mode != ShareMode::kAuto && mode != ShareMode::kSemantic && mode != ShareMode::kNaive) return false;
+  const int64_t bs = kv_->block_size();
+  const int32_t n = static_cast<int32_t>(seq.tokens.size());
+  const uint64_t domain = seq.params.domain;
+  const bool naive = mode == ShareMode::kNaive;
+  metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries; });
+
+  // 1. Candidates by embedding, re-ranked by the tokens the alignment keeps.
+  auto prefix_hit = kv_->match_prefix(domain, seq.tokens);
+  const int32_t hit_tokens = static_cast<int32_t>(prefix_hit.size() * bs);
+  const float min_sim = mode == ShareMode::kAuto ? static_cast<float>(cfg_.planner.similarity_threshold) : -1.0f;
+  share::SemanticCandidate best;
+  const share::Donor* donor = nullptr;
+  for (const auto& c : donors_->search(domain, seq.params.embedding, cfg_.donor_candidates, min_sim)) {
+    const share::Donor* d = donors_->get(c.donor_id);
+    if (!d || d->domain != domain || d->n_valid == 0) continue;
+    std::span<const int32_t> dt(d->tokens.data(), std::min<size_t>(d->tokens.size(), d->usable_tokens(bs)));
+    align::AlignOptions ao;
+    ao.max_edit_distance = cfg_.max_edit_distance;
+    align::EditScript script = align::align(dt, seq.tokens, ao);
+    if (!donor || script.kept() > best.script.kept()) {
+      donor = d;
+      best = share::SemanticCandidate{static_cast<int64_t>(c.donor_id), c.similarity, std::move(script)};
+    }
+  }
+  if (!donor) return false;
+
+  // 2. Plan. Forced modes (eval) skip the cost model.
+  share::PlannerConfig pc = cfg_.planner;
+  std::optional<double> ratio;
+  if (seq.params.recompute_ratio >= 0) ratio = seq.params.recompute_ratio;
+  if (naive) ratio = 0.0;
+  share::ReusePlan plan;
+  if (mode == ShareMode::kAuto) {
+    share::PlanRequest req{n, static_cast<int32_t>(model_.hparams().n_layer), hit_tokens, &best, ratio};
+    auto p = share::plan(req, pc);
+    if (!p.is_ok() || p.value().mode != share::ReuseMode::kSemantic) return false;
+    plan = std::move(p).value();
+  } else {
+    auto p = share::semantic_plan(n, best.donor_id, best.script);
+    if (!p.is_ok() || best.script.kept() == 0) return false;
+    plan = std::move(p).value();
+  }
+
+  // 3. Build the KV: pin the donor's blocks (allocation must not evict them), share the exact prefix, reserve
+  //    the rest, copy + re-rotate the reused runs.
+  std::vector<kv::BlockRef> pins;
+  for (int32_t i = 0; i < donor->n_valid; ++i) pins.push_back(kv::BlockRef::share(&kv_->pool(), donor->blocks[i]));
+  const std::vector<kv::BlockId> donor_blocks(donor->blocks.begin(), donor->blocks.begin() + donor->n_valid);
+  const int64_t shared = kv_->adopt_prefix(seq.table, domain, seq.tokens, prefix_hit);
+  if (!kv_->reserve(seq.table, n).is_ok()) {
+    kv_->release(seq.table);
+    return false;
+  }
+  const auto& hp = model_.hparams();
+  for (const auto& run : plan.reused) {
+    int32_t src = run.src, dst = run.dst, len = run.n;
+    if (dst < shared) {  // the part inside shared prefix blocks is already there (and read-only)
+      const int32_t skip = std::min<int32_t>(len, static_cast<int32_t>(shared) - dst);
+      src += skip;
+      dst += skip;
+      len -= skip;
+    }
+    if (len > 0)
+      kv::copy_and_shift(kv_->storage(), donor_blocks, src, seq.table.ids(), dst, len, model_.rope(), hp.rope_type);
+  }
+
+  // 4. Selective recompute forward over rows [first, n).
+  const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), plan.exact_prefix);
+  model::UBatch ub;
+  for (int32_t p = first; p < n; ++p) ub.add(seq.tokens[p], p, 0, p == n - 1);
+  const std::vector<int32_t> candidates = plan.deviation_candidates();
+  std::vector<float> scores;
+  bool fell_back = false;
+  model::ForwardHooks hooks;
+  hooks.on_layer_kv = [&](int layer, std::span<const int32_t> rows, const float* k, const float* v) {
+    std::vector<int32_t> keep;
+    if (layer != 0) return keep;  // keep all remaining rows
+    const int64_t kvd = hp.kv_dim();
+    if (!naive) {
+      scores.assign(candidates.size(), 0.0f);  // candidates inside the shared prefix are exact: 0
+      for (size_t c = 0; c < candidates.size(); ++c) {
+        const int32_t p = candidates[c];
+        if (p < first) continue;
+        const int64_t row = p - first;  // rows are the positions [first, n) in order; layer 0 has them all
+        scores[c] = slot_deviation(kv_->storage(), layer, seq.table.ids()[p / bs], p % bs, k + row * kvd, v + row * kvd);
+      }
+      auto r = share::refine_with_deviation(plan, scores, pc, ratio);
+      if (r.is_ok() && r.value() == share::RefineOutcome::kFellBack) {
+        fell_back = true;
+        return keep;  // full: keep every row
+      }
+    }
+    for (int32_t pos : plan.recompute.positions())
+      if (pos >= first) keep.push_back(pos - first);
+    (void)rows;
+    return keep;
+  };
+  std::vector<float> logits;
+  model::SeqKvView view{seq.table.ids()};
+  Status st = model_.forward(ub, std::span(&view, 1), kv_->storage(), logits, pool_.get(), &hooks);
+  pins.clear();
+  if (!st.is_ok()) {
+    finish(seq, "error", st);
+    return true;
+  }
+
+  // 5. Book-keeping, report, first token.
+  seq.n_computed = n;
+  seq.approximate = !fell_back;
+  int64_t recomputed = fell_back ? n - first : 0;
+  if (!fell_back)
+    for (int32_t pos : plan.recompute.positions()) recomputed += pos >= first;
+  ShareReport& rep = seq.usage.share;
+  rep.mode = fell_back ? "full" : "semantic";
+  rep.fell_back = fell_back;
+  rep.donor_id = best.donor_id;
+  rep.similarity = best.similarity;
+  rep.edit_script = best.script.to_string(16);
+  rep.total_tokens = n;
+  rep.recomputed_tokens = recomputed;
+  rep.reused_tokens = n - recomputed;
+  if (!scores.empty()) {
+    std::vector<float> sorted = scores;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    rep.deviation_median = sorted[sorted.size() / 2];
+  }
+  seq.usage.cached_tokens = rep.reused_tokens;
+  seq.usage.computed_prompt_tokens = recomputed;
+  seq.usage.queue_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - seq.handle->created()).count();
+  metrics_.update([&](MetricsSnapshot& s) {
+    s.prompt_tokens += n;
+    s.computed_prompt_tokens += recomputed;
+    if (fell_back) {
+      ++s.semantic_fallbacks;
+    } else {
+      ++s.semantic_hits;
+      s.semantic_reused_tokens += rep.reused_tokens;
+      s.semantic_recomputed_tokens += recomputed;
+    }
+  });
+  if (fell_back && cfg_.prefix_cache) {
+    kv_->publish(seq.table, domain, seq.tokens, seq.n_computed);
+    maybe_donate(seq);
+  }
+  emit_token(seq, seq.sampler.sample(std::span<float>(logits.data(), hp.n_vocab), seq.tokens));
+  return true;
+}
+
+void Engine::maybe_donate(Sequence& seq) {
+  if (!donors_ || seq.donated || seq.approximate || seq.params.embedding.empty()) return;
+  if (seq.params.share_mode == ShareMode::kFull || seq.params.share_mode == ShareMode::kPrefix) return;
+  seq.donated = true;
+  const int64_t bs = kv_->block_size();
+  std::vector<kv::BlockId> blocks;
+  const int64_t full = std::min<int64_t>(seq.n_prompt / bs, seq.table.n_published);
+  for (int64_t i = 0; i < full; ++i) {
+    const kv::BlockId b = seq.table.ids()[i];
+    if (!kv_->pool().block(b).cached) break;  // another block holds this key: stop (ours will not stay valid)
+    blocks.push_back(b);
+  }
+  std::span<const int32_t> prompt(seq.tokens.data(), seq.n_prompt);
+  donors_->add(seq.params.domain, prompt, blocks, seq.params.embedding);
+}
+
+}  // namespace kvs::engine
