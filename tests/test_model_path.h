@@ -16,3 +16,16 @@ inline std::string default_model_path() {
 }
 
 }  // namespace kvs::testing
+
+namespace kvs::testing {
+
+// The sentence embedder GGUF made by scripts/fetch_embedder.sh: $KVS_EMBEDDER, else models/all-MiniLM-L6-v2.gguf.
+inline std::string default_embedder_path() {
+  if (const char* env = std::getenv("KVS_EMBEDDER"); env != nullptr && *env != '\0') return env;
+  for (const char* p : {"models/all-MiniLM-L6-v2.gguf", "../models/all-MiniLM-L6-v2.gguf",
+                        "../../models/all-MiniLM-L6-v2.gguf"})
+    if (std::filesystem::exists(p)) return p;
+  return "";
+}
+
+}  // namespace kvs::testing

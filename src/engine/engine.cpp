@@ -48,13 +48,6 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
   if (need > max_ctx_)
     params.max_tokens = static_cast<int32_t>(max_ctx_ - static_cast<int64_t>(params.prompt.size()));
   if (params.recompute_ratio > 1) return invalid_argument("recompute_ratio must be in [0, 1]");
-  // The embedding is computed here, on the caller's thread, so the engine thread never waits for it.
-  if (donors_ && params.embedding.empty() && !params.share_text.empty() &&
-      params.share_mode != ShareMode::kFull && params.share_mode != ShareMode::kPrefix) {
-    auto emb = embedder_->embed(params.share_text);
-    if (!emb.is_ok()) return emb.status();
-    params.embedding = std::move(emb).value();
-  }
   auto handle = std::make_shared<RequestHandle>(next_id_.fetch_add(1));
   {
     std::lock_guard<std::mutex> lk(mu_);

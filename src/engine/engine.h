@@ -44,6 +44,7 @@ struct EngineConfig {
   int32_t donor_candidates = 4;    // ANN candidates re-ranked by alignment
   int32_t max_donors = 4096;
   int32_t max_edit_distance = 1024;
+  int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
 };
 
 class Engine {

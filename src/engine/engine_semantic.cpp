@@ -1,11 +1,12 @@
 // Engine: semantic admission (donor retrieval, alignment, KV editing, selective recompute) and donation.
+// (The first cfg.blend_layer + 1 layers compute every row past the exact prefix; see EngineConfig.)
 //
 //   prompt ──embedding──► DonorStore::search (same share domain) ──► align each candidate (EditScript)
 //          ──► share::plan (full / prefix / semantic by predicted saving)
 //   semantic:  exact-prefix blocks shared │ donor KEEP runs copied + re-rotated │ fresh blocks for the rest
-//          ──► forward: layer 0 computes every row past the exact prefix; the hook scores reused rows by
+//          ──► forward: layers 0..L compute every row past the exact prefix; the hook scores reused rows by
 //              K/V deviation (fresh vs reused), the guard may fall back to full, else the top-r rows join the
-//              recompute set and layers 1.. compute only those ──► first token sampled from the last row.
+//              recompute set and layers L+1.. compute only those ──► first token sampled from the last row.
 #include <algorithm>
 #include <cmath>
 
@@ -40,8 +41,15 @@ float slot_deviation(const kv::KvStorage& kv, int64_t layer, int32_t block, int6
 
 bool Engine::try_semantic(Sequence& seq) {
   const ShareMode mode = seq.params.share_mode;
-  if (!donors_ || seq.params.embedding.empty()) return false;
+  if (!donors_) return false;
   if (mode != ShareMode::kAuto && mode != ShareMode::kSemantic && mode != ShareMode::kNaive) return false;
+  if (seq.params.embedding.empty() && !seq.params.share_text.empty()) {
+    // Embedded here, on the engine's pool (one pool for the two cores; a second one would fight it). The time
+    // counts toward this request's TTFT, as it should.
+    auto emb = embedder_->embed(seq.params.share_text, pool_.get());
+    if (emb.is_ok()) seq.params.embedding = std::move(emb).value();
+  }
+  if (seq.params.embedding.empty()) return false;
   const int64_t bs = kv_->block_size();
   const int32_t n = static_cast<int32_t>(seq.tokens.size());
   const uint64_t domain = seq.params.domain;
@@ -118,14 +126,16 @@ bool Engine::try_semantic(Sequence& seq) {
   model::ForwardHooks hooks;
   hooks.on_layer_kv = [&](int layer, std::span<const int32_t> rows, const float* k, const float* v) {
     std::vector<int32_t> keep;
-    if (layer != 0) return keep;  // keep all remaining rows
+    // Layer 0's K/V depend only on the token and its position, so reused rows match exactly there; context
+    // differences show from layer 1 on (CacheBlend selects at layer 1 too). Rows are all still active here.
+    if (layer != cfg_.blend_layer) return keep;  // keep all remaining rows
     const int64_t kvd = hp.kv_dim();
     if (!naive) {
       scores.assign(candidates.size(), 0.0f);  // candidates inside the shared prefix are exact: 0
       for (size_t c = 0; c < candidates.size(); ++c) {
         const int32_t p = candidates[c];
         if (p < first) continue;
-        const int64_t row = p - first;  // rows are the positions [first, n) in order; layer 0 has them all
+        const int64_t row = p - first;  // rows are the positions [first, n) in order; all active up to here
         scores[c] = slot_deviation(kv_->storage(), layer, seq.table.ids()[p / bs], p % bs, k + row * kvd, v + row * kvd);
       }
       auto r = share::refine_with_deviation(plan, scores, pc, ratio);

@@ -33,7 +33,7 @@ struct RequestParams {
   std::string tenant;              // for logs and metrics
   ShareMode share_mode = ShareMode::kAuto;
   std::string share_text;          // text whose embedding finds donors (empty: no semantic sharing)
-  std::vector<float> embedding;    // filled by Engine::submit from share_text when an embedder is loaded
+  std::vector<float> embedding;    // of share_text; computed by the engine at admission when empty
   double recompute_ratio = -1;     // per-request r in [0, 1]; < 0: the server's default
 };
 

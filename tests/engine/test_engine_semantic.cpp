@@ -1,0 +1,108 @@
+// Semantic sharing end to end on the real model and embedder: a paraphrased RAG-style prompt reuses the donor's
+// KV (shifted), recomputes only a fraction, answers like full computation; other share domains never see it.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "engine/engine.h"
+#include "test_model_path.h"
+#include "tokenizer/chat_template.h"
+
+namespace kvs::engine {
+namespace {
+
+struct Fx {
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tok::Tokenizer> tok;
+  std::unique_ptr<share::Embedder> emb;
+};
+
+const Fx& fx() {
+  static const Fx f = [] {
+    Fx f;
+    auto m = model::Model::load(testing::default_model_path());
+    if (!m.is_ok()) return f;
+    f.model = std::move(m).value();
+    auto t = tok::Tokenizer::from_gguf(f.model->file());
+    if (t.is_ok()) f.tok = std::move(t).value();
+    share::EmbedderOptions eo;
+    eo.n_threads = 1;
+    auto e = share::Embedder::load(testing::default_embedder_path(), eo);
+    if (e.is_ok()) f.emb = std::move(e).value();
+    return f;
+  }();
+  return f;
+}
+
+const char* kPassage =
+    "Diabetes is a disease in which blood glucose levels are above normal. Most of the food we eat is turned "
+    "into glucose, or sugar, for our bodies to use for energy. The pancreas makes a hormone called insulin to "
+    "help glucose get into the cells of our bodies. When you have diabetes, your body either does not make "
+    "enough insulin or cannot use its own insulin as well as it should. This causes sugar to build up in your "
+    "blood. Common symptoms include increased thirst, frequent urination, extreme hunger, unexplained weight "
+    "loss, fatigue, blurred vision and slow-healing sores. Diabetes can cause serious health complications "
+    "including heart disease, blindness, kidney failure, and lower-extremity amputations.";
+
+RequestParams rag(const std::string& preamble, const std::string& question, uint64_t domain, ShareMode mode) {
+  const std::string user = preamble + "\nReference passage:\n" + kPassage + "\nQuestion: " + question;
+  std::vector<tok::ChatMessage> msgs = {{"user", user}};
+  auto tmpl = fx().model->file().get_string("tokenizer.chat_template").value();
+  RequestParams p;
+  p.prompt = fx().tok->encode(tok::apply_chat_template(tmpl, msgs, true).value()).value();
+  p.max_tokens = 16;
+  p.domain = domain;
+  p.share_mode = mode;
+  p.share_text = user;
+  return p;
+}
+
+StreamEvent run(Engine& e, RequestParams p, std::string* text) {
+  auto h = e.submit(std::move(p)).value();
+  for (;;) {
+    auto ev = h->next(std::chrono::seconds(120));
+    if (!ev) return StreamEvent{};
+    *text += ev->text;
+    if (ev->finished) return *ev;
+  }
+}
+
+TEST(EngineSemantic, ParaphraseReusesShiftedDonorKv) {
+  ASSERT_TRUE(fx().model && fx().tok) << "default model missing: run scripts/fetch_model.sh";
+  ASSERT_TRUE(fx().emb) << "embedder missing: run scripts/fetch_embedder.sh";
+  EngineConfig cfg;
+  cfg.kv_cache_mib = 64;
+  Engine e(*fx().model, *fx().tok, cfg, fx().emb.get());
+  std::string t1, t2, t3, t_full;
+  auto donor = run(e, rag("User profile: nurse in Lyon.", "What are the symptoms of diabetes?", 1, ShareMode::kAuto), &t1);
+  EXPECT_EQ(donor.usage.share.mode, "full");
+  auto shared = run(e, rag("User profile: retired teacher from Ohio, prefers short answers.",
+                           "Which signs show diabetes?", 1, ShareMode::kAuto), &t2);
+  EXPECT_EQ(shared.usage.share.mode, "semantic") << shared.usage.share.edit_script;
+  EXPECT_GT(shared.usage.share.similarity, 0.8);
+  EXPECT_GT(shared.usage.cached_tokens, shared.usage.prompt_tokens / 2);
+  EXPECT_EQ(shared.usage.cached_tokens + shared.usage.share.recomputed_tokens, shared.usage.prompt_tokens);
+  // The same prompt in another share domain: no donor, computed in full.
+  auto other = run(e, rag("User profile: retired teacher from Ohio, prefers short answers.",
+                          "Which signs show diabetes?", 2, ShareMode::kAuto), &t3);
+  EXPECT_NE(other.usage.share.mode, "semantic");
+  EXPECT_EQ(other.usage.cached_tokens, 0);
+  // Full computation of the same prompt: the semantic answer starts the same way.
+  Engine f(*fx().model, *fx().tok, cfg, fx().emb.get());
+  run(f, rag("User profile: retired teacher from Ohio, prefers short answers.", "Which signs show diabetes?", 1,
+             ShareMode::kFull), &t_full);
+  EXPECT_EQ(t3, t_full);
+  EXPECT_FALSE(t2.empty());
+  EXPECT_EQ(t2.substr(0, 8), t_full.substr(0, 8)) << "semantic: " << t2 << "\nfull: " << t_full;
+  std::printf("semantic: similarity %.3f, script %s, reused %lld / %lld, recomputed %lld, deviation median %.3f\n"
+              "  semantic text: %s\n  full text:     %s\n",
+              shared.usage.share.similarity, shared.usage.share.edit_script.c_str(),
+              static_cast<long long>(shared.usage.cached_tokens), static_cast<long long>(shared.usage.prompt_tokens),
+              static_cast<long long>(shared.usage.share.recomputed_tokens), shared.usage.share.deviation_median,
+              t2.c_str(), t_full.c_str());
+  auto m = e.metrics();
+  EXPECT_EQ(m.semantic_hits, 1u);
+  EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
+}
+
+}  // namespace
+}  // namespace kvs::engine
