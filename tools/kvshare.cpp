@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   kvs::cli::add_generate(app, exit_code);
   kvs::cli::add_bench(app, exit_code);
   kvs::cli::add_score(app, exit_code);
+  kvs::cli::add_embed(app, exit_code);
+  kvs::cli::add_serve(app, exit_code);
+  kvs::cli::add_eval(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,135 @@
+#include "eval/workload.h"
+
+#include <algorithm>
+#include <array>
+
+namespace kvs::eval {
+
+namespace {
+
+// SplitMix64: a fixed generator, so the stream does not depend on the standard library's distributions.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+};
+
+std::vector<int> shuffled(int n, uint64_t seed) {
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i) v[i] = i;
+  Rng rng{seed};
+  for (int i = n - 1; i > 0; --i) std::swap(v[i], v[rng.below(static_cast<size_t>(i) + 1)]);
+  return v;
+}
+
+constexpr std::array<const char*, 16> kRoles = {
+    "nurse",          "retired teacher", "software engineer", "pharmacist",   "high-school student", "farmer",
+    "physiotherapist", "journalist",     "bus driver",        "accountant",   "medical student",     "chef",
+    "social worker",  "lawyer",          "caregiver",         "librarian"};
+constexpr std::array<const char*, 16> kCities = {"Lyon",   "Austin", "Nairobi", "Osaka",    "Leeds", "Porto",
+                                                 "Denver", "Krakow", "Lagos",   "Montreal", "Pune",  "Perth",
+                                                 "Bergen", "Quito",  "Seoul",   "Tucson"};
+constexpr std::array<const char*, 8> kPrefs = {
+    "prefers short answers",         "likes step-by-step explanations", "wants plain language, no jargon",
+    "prefers bullet points",         "asks for the key facts first",    "likes a brief summary at the end",
+    "prefers a formal tone",         "wants sources mentioned when possible"};
+constexpr std::array<const char*, 12> kFacts = {
+    "Allergic to penicillin.",
+    "Has type 2 diabetes and mild hypertension.",
+    "Asks on behalf of an elderly parent.",
+    "Speaks English as a second language.",
+    "Is preparing for a nursing exam next month.",
+    "Recently moved and has no regular doctor yet.",
+    "Has a family history of heart disease.",
+    "Is 28 weeks pregnant.",
+    "Runs marathons and trains five days a week.",
+    "Takes a daily statin and a low-dose aspirin.",
+    "Works night shifts.",
+    "Cares for two children under five."};
+
+EvalRequest make_rag_request(const RagItem& item, int use, int index, uint64_t seed) {
+  EvalRequest r;
+  r.key = "p" + std::to_string(item.id);
+  r.use = use;
+  r.index = index;
+  const bool second = use % 2 == 1 && !item.question2.empty();
+  r.question = second ? item.question2 : item.question;
+  r.share_text = user_preamble(seed, index) + "\n\nReference passage:\n" + item.passage + "\n\nQuestion: " + r.question;
+  r.messages = {{"system", kRagSystemPrompt}, {"user", r.share_text}};
+  r.reference = item.passage;
+  return r;
+}
+
+}  // namespace
+
+const char* workload_name(WorkloadKind k) { return k == WorkloadKind::kRag ? "rag" : "paraphrase"; }
+
+bool parse_workload(const std::string& s, WorkloadKind* out) {
+  if (s == "rag") *out = WorkloadKind::kRag;
+  else if (s == "paraphrase") *out = WorkloadKind::kParaphrase;
+  else return false;
+  return true;
+}
+
+std::string user_preamble(uint64_t seed, int index) {
+  Rng rng{seed ^ (0xA24BAED4963EE407ull * (static_cast<uint64_t>(index) + 1))};
+  std::string s = "User profile: id " + std::to_string(1000 + rng.below(9000)) + ", " + kRoles[rng.below(kRoles.size())] +
+                  " in " + kCities[rng.below(kCities.size())] + ", " + kPrefs[rng.below(kPrefs.size())] + ".";
+  const size_t n_facts = rng.below(4);  // 0..3 extra sentences: preambles of different lengths
+  size_t f = rng.below(kFacts.size());
+  for (size_t k = 0; k < n_facts; ++k, f = (f + 1 + rng.below(3)) % kFacts.size()) {
+    s += ' ';
+    s += kFacts[f];
+  }
+  return s;
+}
+
+Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData& data, const WorkloadOptions& opt) {
+  if (opt.n < 1) return invalid_argument("n must be at least 1");
+  if (opt.window < 1) return invalid_argument("window must be at least 1");
+  if (opt.rag_uses < 1) return invalid_argument("rag_uses must be at least 1");
+  std::vector<EvalRequest> out;
+  out.reserve(opt.n);
+  if (kind == WorkloadKind::kParaphrase) {
+    const auto order = shuffled(static_cast<int>(data.groups.size()), opt.seed);
+    for (size_t w = 0; w < order.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {
+      const size_t w_end = std::min(order.size(), w + opt.window);
+      size_t max_q = 0;
+      for (size_t i = w; i < w_end; ++i) max_q = std::max(max_q, data.groups[order[i]].questions.size());
+      for (size_t q = 0; q < max_q; ++q) {
+        for (size_t i = w; i < w_end && static_cast<int>(out.size()) < opt.n; ++i) {
+          const ParaphraseGroup& g = data.groups[order[i]];
+          if (q >= g.questions.size()) continue;
+          EvalRequest r;
+          r.index = static_cast<int>(out.size());
+          r.key = "g" + std::to_string(g.id);
+          r.use = static_cast<int>(q);
+          r.question = g.questions[q].text;
+          r.share_text = r.question;
+          r.messages = {{"user", r.question}};
+          r.reference = g.reference;
+          out.push_back(std::move(r));
+        }
+      }
+    }
+  } else {
+    const auto order = shuffled(static_cast<int>(data.rag.size()), opt.seed);
+    for (size_t w = 0; w < order.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {
+      const size_t w_end = std::min(order.size(), w + opt.window);
+      for (int use = 0; use < opt.rag_uses; ++use)
+        for (size_t i = w; i < w_end && static_cast<int>(out.size()) < opt.n; ++i)
+          out.push_back(make_rag_request(data.rag[order[i]], use, static_cast<int>(out.size()), opt.seed));
+    }
+  }
+  if (static_cast<int>(out.size()) < opt.n)
+    return invalid_argument("the data holds only " + std::to_string(out.size()) + " " + workload_name(kind) +
+                            " requests; asked for " + std::to_string(opt.n));
+  return out;
+}
+
+}  // namespace kvs::eval

@@ -1,0 +1,63 @@
+// Evaluation workloads: deterministic request streams over the MedQuAD-derived data (eval_data.h).
+//
+// paraphrase: one chat turn per request, the user message is a question (the model's template adds its default
+//   system prompt). Groups are shuffled (seeded) and taken `window` at a time; within a window the stream
+//   asks every group's first wording, then every group's second wording, ... So each later wording of a
+//   question arrives a few requests after an earlier one (its natural donor):
+//     window of 3 groups a, b, c:   a0 b0 c0 a1 b1 c1 a2 c2 ...
+//   reference = the group's MedQuAD answer.
+// rag: system prompt (kRagSystemPrompt) + user message
+//     "<preamble>\n\nReference passage:\n<passage>\n\nQuestion: <question>"
+//   The preamble is a user profile that differs per request in content and length (so an exact-prefix cache
+//   stops right after the system prompt and "User profile: id "). Passages are shuffled and taken `window` at a
+//   time; each is used `rag_uses` times (use 0: its own question; use 1: the second question on the same
+//   document, or its own when there is none; later uses alternate), every use with a fresh preamble, so a
+//   later request finds a donor holding the same passage at a shifted position.
+//   reference = the passage (the MedQuAD answer it was cut from).
+// share_text (what the engine embeds to find donors) = the user message content.
+//
+// Invariants: the stream is a pure function of (data, kind, options); indices are 0..n-1 in order; requests
+// with the same `key` share their content (group or passage), `use` counts earlier requests with that key.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "eval/eval_data.h"
+#include "tokenizer/chat_template.h"
+
+namespace kvs::eval {
+
+enum class WorkloadKind { kParaphrase, kRag };
+const char* workload_name(WorkloadKind k);
+bool parse_workload(const std::string& s, WorkloadKind* out);
+
+inline constexpr const char* kRagSystemPrompt =
+    "You are a careful medical assistant. Answer the user's question using the reference passage. "
+    "Keep the answer short and factual.";
+
+struct WorkloadOptions {
+  int n = 200;                 // requests
+  uint64_t seed = 20250214;
+  int window = 4;              // groups / passages in flight
+  int rag_uses = 3;            // requests per passage (rag)
+};
+
+struct EvalRequest {
+  int index = 0;
+  std::string key;             // "g<group id>" or "p<rag item id>"
+  int use = 0;                 // how many earlier requests had this key
+  std::vector<tok::ChatMessage> messages;
+  std::string share_text;      // the user message content
+  std::string question;        // the question asked
+  std::string reference;       // MedQuAD answer ("" when none)
+};
+
+// InvalidArgument when the data cannot fill n requests or options are out of range.
+Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData& data, const WorkloadOptions& opt);
+
+// The rag preamble of request `index` (exposed for tests).
+std::string user_preamble(uint64_t seed, int index);
+
+}  // namespace kvs::eval

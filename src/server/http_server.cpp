@@ -1,0 +1,560 @@
+#include "server/http_server.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+// Our own limit (limits.max_body_bytes, set_payload_max_length) applies to every body, form-encoded or not.
+#define CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH (size_t{1} << 30)
+#include "server/openai_api.h"
+#include "server/prometheus.h"
+#include "server/prompt.h"
+#include <httplib.h>
+
+namespace kvs::server {
+namespace {
+// HTTP reason phrases for the statuses httplib produces on its own.
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Server Error" : "Client Error";
+  }
+}
+}  // namespace
+}  // namespace kvs::server
+
+namespace kvs::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr auto kEventPoll = std::chrono::milliseconds(100);  // how often a waiting handler checks its client
+constexpr auto kSsePingEvery = std::chrono::seconds(15);     // SSE comment while no token comes (long prefill)
+constexpr auto kUnwindLimit = std::chrono::seconds(10);      // after cancelling on shutdown
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string utc_timestamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// One log line per API request, written once (emit) when its response is done.
+struct RequestLog {
+  std::string method, path, id, tenant = "-";
+  int status = 0;
+  bool stream = false;
+  bool has_usage = false;
+  engine::Usage usage;
+  std::string finish, error;
+  Clock::time_point start = Clock::now();
+
+  void emit() const {
+    std::string line = utc_timestamp() + " " + method + " " + path + " " + std::to_string(status) + " tenant=" + tenant;
+    if (!id.empty()) line += " id=" + id + (stream ? " stream=1" : " stream=0");
+    char buf[256];
+    if (has_usage) {
+      std::snprintf(buf, sizeof(buf), " prompt=%lld cached=%lld completion=%lld ttft_ms=%.1f",
+                    static_cast<long long>(usage.prompt_tokens), static_cast<long long>(usage.cached_tokens),
+                    static_cast<long long>(usage.completion_tokens), usage.ttft_ms);
+      line += buf;
+    }
+    std::snprintf(buf, sizeof(buf), " total_ms=%.1f", ms_since(start));
+    line += buf;
+    if (!finish.empty()) line += " finish=" + finish;
+    if (!error.empty()) line += " error=" + dump_json(json(error));
+    line += "\n";
+    std::fputs(("kvshare serve: " + line).c_str(), stderr);
+  }
+};
+
+void set_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json");
+}
+
+void set_error(httplib::Response& res, const ApiError& e) { set_json(res, e.http_status, error_json(e)); }
+
+// "Bearer <key>" (scheme case-insensitive) -> key; "" when absent or another scheme.
+std::string bearer_key(const httplib::Request& req) {
+  std::string h = req.get_header_value("Authorization");
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  h.erase(h.begin(), std::find_if(h.begin(), h.end(), not_space));
+  h.erase(std::find_if(h.rbegin(), h.rend(), not_space).base(), h.end());
+  if (h.size() < 7) return "";
+  std::string scheme = h.substr(0, 6);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "bearer" || !std::isspace(static_cast<unsigned char>(h[6]))) return "";
+  std::string key = h.substr(7);
+  key.erase(key.begin(), std::find_if(key.begin(), key.end(), not_space));
+  return key;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ServerConfig c, engine::Engine& e, ServedModel m);
+
+  // Counts one admitted request in flight for its lifetime (shared by the handler and a stream's provider).
+  struct InFlight {
+    explicit InFlight(Impl* s) : impl(s) {}
+    ~InFlight() { impl->release(*this); }
+    Impl* impl;
+    std::shared_ptr<engine::RequestHandle> handle;
+  };
+  std::shared_ptr<InFlight> admit();  // nullptr while draining
+  void attach(InFlight& f, std::shared_ptr<engine::RequestHandle> h);
+  void release(InFlight& f);
+
+  const Tenant* authenticate(const httplib::Request& req, ApiError* err) const;
+  std::string new_id(const char* prefix);
+  uint64_t new_seed();
+
+  void routes();
+  void handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind);
+  void respond_blocking(const httplib::Request& req, httplib::Response& res, ApiKind kind, const ResponseMeta& meta,
+                        std::shared_ptr<InFlight> flight, RequestLog& log);
+  void respond_stream(httplib::Response& res, ApiKind kind, const ResponseMeta& meta, bool include_usage,
+                      std::shared_ptr<InFlight> flight, std::shared_ptr<RequestLog> log);
+  void handle_models(const httplib::Request& req, httplib::Response& res, const std::string* one);
+  struct StreamState;
+
+  ServerConfig cfg;
+  engine::Engine& engine;
+  ServedModel model;
+  int bound_port = -1;
+  const uint64_t salt;
+  std::atomic<uint64_t> counter{0};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool draining = false;                        // GUARDED_BY(mu)
+  bool serve_started = false;                   // GUARDED_BY(mu): serve() is listening or about to
+  bool stop_requested = false;                  // GUARDED_BY(mu): serve() must not start listening
+  bool cancel_all = false;                      // GUARDED_BY(mu)
+  int64_t in_flight = 0;                        // GUARDED_BY(mu)
+  std::set<engine::RequestHandle*> handles;     // GUARDED_BY(mu): submitted, response not done
+  std::map<int, uint64_t> responses;            // GUARDED_BY(mu): HTTP status -> count
+  httplib::Server http;                         // last: destroyed first, before the state its handlers use
+};
+
+HttpServer::Impl::Impl(ServerConfig c, engine::Engine& e, ServedModel m)
+    : cfg(std::move(c)), engine(e), model(std::move(m)), salt((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^
+                                                               static_cast<uint64_t>(unix_now())) {
+  const size_t threads = static_cast<size_t>(cfg.limits.http_threads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server silently share the port.
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  http.set_payload_max_length(static_cast<size_t>(cfg.limits.max_body_bytes));
+  http.set_keep_alive_max_count(1000);
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(15, 0);
+  routes();
+}
+
+std::shared_ptr<HttpServer::Impl::InFlight> HttpServer::Impl::admit() {
+  std::lock_guard<std::mutex> lk(mu);
+  if (draining) return nullptr;
+  ++in_flight;
+  return std::make_shared<InFlight>(this);
+}
+
+void HttpServer::Impl::attach(InFlight& f, std::shared_ptr<engine::RequestHandle> h) {
+  std::lock_guard<std::mutex> lk(mu);
+  f.handle = std::move(h);
+  handles.insert(f.handle.get());
+  if (cancel_all) f.handle->cancel();
+}
+
+void HttpServer::Impl::release(InFlight& f) {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    if (f.handle) handles.erase(f.handle.get());
+    --in_flight;
+  }
+  cv.notify_all();
+}
+
+const Tenant* HttpServer::Impl::authenticate(const httplib::Request& req, ApiError* err) const {
+  if (!cfg.auth_required()) return &cfg.open_tenant();
+  const std::string key = bearer_key(req);
+  const Tenant* t = key.empty() ? nullptr : cfg.tenant_for_key(key);
+  if (!t) *err = invalid_api_key(!key.empty());
+  return t;
+}
+
+std::string HttpServer::Impl::new_id(const char* prefix) {
+  const uint64_t n = counter.fetch_add(1);
+  const XXH128_hash_t h = XXH3_128bits_withSeed(&n, sizeof(n), salt);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%016llx%08llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64 >> 32));
+  return std::string(prefix) + buf;
+}
+
+uint64_t HttpServer::Impl::new_seed() {
+  const uint64_t n = counter.fetch_add(1);
+  return XXH3_64bits_withSeed(&n, sizeof(n), salt ^ 0x5eed5eed5eed5eedULL);
+}
+
+void HttpServer::Impl::routes() {
+  http.Post("/v1/chat/completions",
+            [this](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, ApiKind::kChat); });
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_completion(req, res, ApiKind::kCompletion);
+  });
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"})
+    http.Get(path, [](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", "POST");
+      set_error(res, ApiError{405, "Method " + req.method + " is not allowed on " + req.path + "; use POST.",
+                              "invalid_request_error", "", "method_not_allowed"});
+    });
+  http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) { handle_models(req, res, nullptr); });
+  http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    handle_models(req, res, &id);
+  });
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (draining) set_json(res, 503, json{{"status", "draining"}});
+    else set_json(res, 200, json{{"status", "ok"}});
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    HttpCounters hc;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      hc.responses_by_status = responses;
+      hc.in_flight = in_flight;
+      hc.draining = draining;
+    }
+    res.set_content(render_prometheus(engine.metrics(), hc), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  // Errors httplib produces itself (unknown route, body too large, malformed request) get an OpenAI body too.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error body
+    ApiError e{res.status, reason_phrase(res.status), res.status >= 500 ? "server_error" : "invalid_request_error",
+               "", ""};
+    if (res.status == 404) {
+      e.message = "Unknown endpoint: " + req.method + " " + req.path;
+      e.code = "unknown_url";
+    } else if (res.status == 413) {
+      e = body_too_large(cfg.limits.max_body_bytes);
+    }
+    set_error(res, e);
+    RequestLog log;
+    log.method = req.method;
+    log.path = req.path;
+    log.status = res.status;
+    log.error = e.message;
+    log.emit();
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lk(mu);
+    ++responses[res.status];
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    set_error(res, internal_error("internal error: " + what));
+  });
+}
+
+void HttpServer::Impl::handle_models(const httplib::Request& req, httplib::Response& res, const std::string* one) {
+  ApiError err;
+  if (!authenticate(req, &err) || (one && *one != model.id)) {
+    if (one && err.message.empty()) err = model_not_found(*one);
+    set_error(res, err);
+    RequestLog log;
+    log.method = req.method;
+    log.path = req.path;
+    log.status = err.http_status;
+    log.error = err.message;
+    log.emit();
+    return;
+  }
+  set_json(res, 200, one ? model_json(model.id, model.created) : models_list_json(model.id, model.created));
+}
+
+void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
+  auto log = std::make_shared<RequestLog>();
+  log->method = req.method;
+  log->path = req.path;
+  auto fail = [&](const ApiError& e) {
+    set_error(res, e);
+    log->status = e.http_status;
+    log->error = e.message;
+    log->emit();
+  };
+  ApiError err;
+  const Tenant* tenant = authenticate(req, &err);
+  if (!tenant) return fail(err);
+  log->tenant = tenant->name;
+  std::shared_ptr<InFlight> flight = admit();
+  if (!flight) return fail(shutting_down());
+
+  auto body = parse_json_body(req.body);
+  if (!body.is_ok()) return fail(body.error());
+  auto parsed = parse_completion_request(body.value(), kind);
+  if (!parsed.is_ok()) return fail(parsed.error());
+  const CompletionRequest& r = parsed.value();
+  if (!r.model.empty() && r.model != model.id) return fail(model_not_found(r.model));
+  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template);
+  if (!ids.is_ok()) return fail(ids.error());
+
+  const char* param = kind == ApiKind::kChat ? "messages" : "prompt";
+  const int64_t n_prompt = static_cast<int64_t>(ids.value().size());
+  const int64_t max_ctx = engine.max_context();
+  if (n_prompt >= max_ctx) return fail(context_length_exceeded(n_prompt, max_ctx, param));
+  engine::RequestParams p;
+  p.prompt = std::move(ids).value();
+  p.sampling = r.sampling;
+  p.sampling.seed = r.seed ? *r.seed : new_seed();
+  p.max_tokens = r.max_tokens ? *r.max_tokens
+                              : static_cast<int32_t>(std::min<int64_t>(cfg.limits.default_max_tokens, max_ctx - n_prompt));
+  p.stop = r.stop;
+  p.ignore_eos = r.ignore_eos;
+  p.domain = tenant->domain;  // from the key, never from the request
+  p.share_mode = r.share_mode;
+  p.recompute_ratio = r.recompute_ratio;
+  // Donors are found by what the user wrote: the messages' text (the template's scaffolding is the same for all).
+  if (kind == ApiKind::kChat) {
+    for (const auto& m : r.messages)
+      if (m.role != "assistant") p.share_text += (p.share_text.empty() ? "" : "\n") + m.content;
+  } else {
+    p.share_text = r.prompt;
+  }
+  p.tenant = tenant->name;
+  auto submitted = engine.submit(std::move(p));
+  if (!submitted.is_ok()) {
+    const Status& s = submitted.status();
+    if (s.code() == Code::kResourceExhausted) {
+      res.set_header("Retry-After", std::to_string(cfg.limits.retry_after_s));
+      return fail(queue_full(s.message()));
+    }
+    if (s.code() == Code::kInvalidArgument) return fail(invalid_request(s.message(), param));
+    return fail(internal_error(s.to_string()));
+  }
+  attach(*flight, submitted.value());
+
+  ResponseMeta meta{new_id(kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-"), unix_now(), model.id, r.share_report};
+  log->id = meta.id;
+  log->stream = r.stream;
+  if (r.stream) return respond_stream(res, kind, meta, r.include_usage, std::move(flight), std::move(log));
+  respond_blocking(req, res, kind, meta, std::move(flight), *log);
+}
+
+void HttpServer::Impl::respond_blocking(const httplib::Request& req, httplib::Response& res, ApiKind kind,
+                                        const ResponseMeta& meta, std::shared_ptr<InFlight> flight, RequestLog& log) {
+  engine::RequestHandle& h = *flight->handle;
+  std::string text;
+  bool client_gone = false;
+  auto last_check = Clock::now();
+  for (;;) {
+    auto ev = h.next(kEventPoll);
+    // (Debian's cpp-httplib 0.11 cannot tell a non-streaming handler that its client left; streams can.)
+    (void)last_check;
+    if (!ev) continue;
+    text += ev->text;
+    if (!ev->finished) continue;
+    log.has_usage = true;
+    log.usage = ev->usage;
+    log.finish = ev->finish_reason;
+    if (ev->finish_reason == "cancelled") {
+      set_error(res, shutting_down());
+      log.status = client_gone ? 499 : 503;  // 499: client closed the request (nginx)
+      log.error = client_gone ? "client closed the connection" : "cancelled by shutdown";
+    } else if (ev->finish_reason == "error") {
+      set_error(res, internal_error("generation failed: " + ev->error.to_string()));
+      log.status = 500;
+      log.error = ev->error.to_string();
+    } else {
+      const std::string fr = openai_finish_reason(ev->finish_reason);
+      nlohmann::json body = kind == ApiKind::kChat ? chat_completion_json(meta, text, fr, ev->usage)
+                                                   : text_completion_json(meta, text, fr, ev->usage);
+      if (meta.share_report) body["kvshare"] = share_report_json(ev->usage.share);
+      set_json(res, 200, body);
+      log.status = 200;
+    }
+    break;
+  }
+  log.emit();
+}
+
+// The state of one SSE response, owned by httplib's content provider: destroyed when the response is done or the
+// connection dropped; a request not finished by then is cancelled.
+struct HttpServer::Impl::StreamState {
+  std::shared_ptr<InFlight> flight;  // destroyed last: the request stays in flight until here
+  std::shared_ptr<RequestLog> log;
+  ApiKind kind = ApiKind::kChat;
+  ResponseMeta meta;
+  bool include_usage = false;
+  bool started = false;
+  bool finished = false;
+  Clock::time_point last_write = Clock::now();
+
+  ~StreamState() {
+    if (!finished) {
+      flight->handle->cancel();
+      log->status = 499;
+      log->error = "client closed the connection";
+    }
+    log->emit();
+  }
+
+  // Appends the SSE events for one engine event.
+  void render(const engine::StreamEvent& ev, std::string& out) {
+    if (!ev.text.empty()) out += sse_data(stream_chunk_json(kind, meta, ChunkDelta{false, ev.text, std::nullopt}, include_usage));
+    if (!ev.finished) return;
+    finished = true;
+    log->has_usage = true;
+    log->usage = ev.usage;
+    log->finish = ev.finish_reason;
+    if (ev.finish_reason == "cancelled" || ev.finish_reason == "error") {
+      // Headers (200) are gone already: report in the stream, as OpenAI does for mid-stream errors.
+      const ApiError e = ev.finish_reason == "error" ? internal_error("generation failed: " + ev.error.to_string())
+                                                     : shutting_down();
+      out += sse_data(error_json(e));
+      log->error = e.message;
+    } else {
+      nlohmann::json closing = stream_chunk_json(
+          kind, meta, ChunkDelta{false, std::nullopt, openai_finish_reason(ev.finish_reason)}, include_usage);
+      if (meta.share_report) closing["kvshare"] = share_report_json(ev.usage.share);
+      out += sse_data(closing);
+      if (include_usage) out += sse_data(usage_chunk_json(kind, meta, ev.usage));
+    }
+    out += kSseDone;
+  }
+};
+
+void HttpServer::Impl::respond_stream(httplib::Response& res, ApiKind kind, const ResponseMeta& meta, bool include_usage,
+                                      std::shared_ptr<InFlight> flight, std::shared_ptr<RequestLog> log) {
+  auto st = std::make_shared<StreamState>();
+  st->flight = std::move(flight);
+  st->log = std::move(log);
+  st->log->status = 200;
+  st->kind = kind;
+  st->meta = meta;
+  st->include_usage = include_usage;
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  // Called again and again until sink.done(); httplib checks the socket is still writable and alive before each
+  // call, so a client that left is noticed within kEventPoll even while no token comes.
+  res.set_chunked_content_provider("text/event-stream", [st](size_t, httplib::DataSink& sink) {
+    std::string out;
+    if (!st->started) {  // headers and the role chunk go out at once
+      st->started = true;
+      if (st->kind == ApiKind::kChat) {
+        out = sse_data(stream_chunk_json(st->kind, st->meta, ChunkDelta{true, std::string(), std::nullopt}, st->include_usage));
+        return sink.write(out.data(), out.size());
+      }
+    }
+    engine::RequestHandle& h = *st->flight->handle;
+    for (auto ev = h.next(kEventPoll); ev; ev = h.next(std::chrono::milliseconds(0))) {
+      st->render(*ev, out);
+      if (st->finished) break;
+    }
+    if (out.empty() && Clock::now() - st->last_write > kSsePingEvery) out = ": keep-alive\n\n";
+    if (!out.empty()) {
+      if (!sink.write(out.data(), out.size())) return false;  // client gone: ~StreamState cancels
+      st->last_write = Clock::now();
+    }
+    if (st->finished) sink.done();
+    return true;
+  });
+}
+
+HttpServer::HttpServer(ServerConfig cfg, engine::Engine& engine, ServedModel model)
+    : impl_(std::make_unique<Impl>(std::move(cfg), engine, std::move(model))) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::bind() {
+  const std::string& host = impl_->cfg.host;
+  const int port = impl_->cfg.port;
+  impl_->bound_port = port == 0 ? impl_->http.bind_to_any_port(host) : (impl_->http.bind_to_port(host, port) ? port : -1);
+  if (impl_->bound_port <= 0)
+    return io_error("cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not available)");
+  return Status::ok();
+}
+
+int HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::serve() {
+  KVS_CHECK(impl_->bound_port > 0);
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->stop_requested) return;  // a signal came before we got here
+    impl_->serve_started = true;
+  }
+  impl_->http.listen_after_bind();
+}
+
+void HttpServer::drain_and_stop(std::chrono::milliseconds grace, const std::function<bool()>& interrupted) {
+  Impl& s = *impl_;
+  std::unique_lock<std::mutex> lk(s.mu);
+  s.draining = true;
+  std::fprintf(stderr, "kvshare serve: draining: %lld request(s) in flight, grace %.1f s\n",
+               static_cast<long long>(s.in_flight), grace.count() / 1000.0);
+  const auto deadline = Clock::now() + grace;
+  while (s.in_flight > 0 && Clock::now() < deadline) {
+    s.cv.wait_for(lk, kEventPoll);
+    if (interrupted) {
+      lk.unlock();
+      const bool stop_now = interrupted();
+      lk.lock();
+      if (stop_now) break;
+    }
+  }
+  if (s.in_flight > 0) {
+    std::fprintf(stderr, "kvshare serve: cancelling %lld request(s) still in flight\n", static_cast<long long>(s.in_flight));
+    s.cancel_all = true;
+    for (engine::RequestHandle* h : s.handles) h->cancel();
+    s.cv.wait_for(lk, kUnwindLimit, [&] { return s.in_flight == 0; });
+  }
+  s.stop_requested = true;
+  const bool started = s.serve_started;
+  lk.unlock();
+  if (started) {
+    // stop() is a no-op before listening began: wait (bounded) until the listener runs.
+    for (int i = 0; i < 200 && !s.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    s.http.stop();
+  }
+}
+
+}  // namespace kvs::server

@@ -1,0 +1,76 @@
+#include "server/prompt.h"
+
+namespace kvs::server {
+
+namespace {
+
+// A marker that occurs in no message content: "\x1f" "kvs" <n> "#", the smallest n that is absent everywhere.
+std::string pick_marker(std::span<const tok::ChatMessage> messages) {
+  for (uint64_t n = 0;; ++n) {
+    std::string m = "\x1fkvs" + std::to_string(n) + "#";
+    bool clash = false;
+    for (const auto& msg : messages) clash = clash || msg.content.find(m) != std::string::npos;
+    if (!clash) return m;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<PromptPiece>> render_chat_pieces(const std::string& template_src,
+                                                    std::span<const tok::ChatMessage> messages) {
+  const std::string marker = pick_marker(messages);
+  auto placeholder = [&](size_t i) { return marker + std::to_string(i) + marker; };
+  std::vector<tok::ChatMessage> masked(messages.begin(), messages.end());
+  for (size_t i = 0; i < masked.size(); ++i) masked[i].content = placeholder(i);
+  auto rendered = tok::apply_chat_template(template_src, masked, /*add_generation_prompt=*/true);
+  if (!rendered.is_ok()) return rendered.status();
+  const std::string& r = rendered.value();
+
+  std::vector<PromptPiece> pieces;
+  size_t pos = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string ph = placeholder(i);
+    const size_t at = r.find(ph, pos);
+    // The template must copy each content exactly once, in order (every format we render does).
+    if (at == std::string::npos || r.find(ph, at + ph.size()) != std::string::npos)
+      return Status(Code::kInternal, "the chat template did not render message " + std::to_string(i) + " exactly once");
+    if (at > pos) pieces.push_back({r.substr(pos, at - pos), true});
+    pieces.push_back({messages[i].content, false});
+    pos = at + ph.size();
+  }
+  if (pos < r.size()) pieces.push_back({r.substr(pos), true});
+  return pieces;
+}
+
+ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req, const tok::Tokenizer& tokenizer,
+                                                    const std::string& chat_template) {
+  std::vector<int32_t> ids;
+  const char* param = req.kind == ApiKind::kChat ? "messages" : "prompt";
+  auto append = [&](const std::string& text, bool parse_special) -> std::optional<ApiError> {
+    auto r = tokenizer.encode(text, parse_special);
+    if (!r.is_ok()) return invalid_request("Cannot tokenize the " + std::string(param) + ": " + r.status().message(), param);
+    ids.insert(ids.end(), r.value().begin(), r.value().end());
+    return std::nullopt;
+  };
+  if (req.kind == ApiKind::kChat) {
+    if (chat_template.empty()) return internal_error("the model has no chat template (tokenizer.chat_template)");
+    auto pieces = render_chat_pieces(chat_template, req.messages);
+    if (!pieces.is_ok()) {
+      const Status& s = pieces.status();
+      if (s.code() == Code::kInvalidArgument) return invalid_request(s.message(), "messages");
+      return internal_error("cannot apply the chat template: " + s.to_string());
+    }
+    for (const auto& p : pieces.value())
+      if (auto e = append(p.text, p.is_template)) return *e;
+  } else if (!req.prompt_tokens.empty()) {
+    ids = req.prompt_tokens;
+  } else {
+    if (auto e = append(req.prompt, /*parse_special=*/true)) return *e;
+  }
+  if (tokenizer.add_bos() && tokenizer.bos() >= 0 && (ids.empty() || ids.front() != tokenizer.bos()))
+    ids.insert(ids.begin(), tokenizer.bos());
+  if (ids.empty()) return invalid_request("The prompt is empty.", param);
+  return ids;
+}
+
+}  // namespace kvs::server

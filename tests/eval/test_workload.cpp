@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "eval/runner.h"
+#include "eval/workload.h"
+
+namespace kvs::eval {
+namespace {
+
+EvalData synthetic_data() {
+  EvalData d;
+  for (int g = 0; g < 10; ++g) {
+    ParaphraseGroup pg;
+    pg.id = g;
+    pg.focus = "condition " + std::to_string(g);
+    pg.questions = {{"What is condition " + std::to_string(g) + " ?", "A", "q1"},
+                    {"what is condition " + std::to_string(g) + "?", "B", "q2"}};
+    if (g % 2 == 0) pg.questions.push_back({"Can you tell me what condition " + std::to_string(g) + " is?", "template", ""});
+    pg.reference = g % 3 == 0 ? "" : "Answer " + std::to_string(g);
+    d.groups.push_back(pg);
+  }
+  for (int i = 0; i < 8; ++i) {
+    RagItem r;
+    r.id = i;
+    r.question = "Question one about passage " + std::to_string(i) + "?";
+    r.question2 = i % 2 ? "" : "Question two about passage " + std::to_string(i) + "?";
+    r.passage = "Passage " + std::to_string(i) + " text. " + std::string(200, 'x');
+    d.rag.push_back(r);
+  }
+  return d;
+}
+
+TEST(Workload, ParaphraseLaterWordingsFollowTheirFirst) {
+  const EvalData d = synthetic_data();
+  WorkloadOptions o;
+  o.n = 20;
+  o.window = 3;
+  auto w = make_workload(WorkloadKind::kParaphrase, d, o);
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  ASSERT_EQ(w->size(), 20u);
+  std::map<std::string, int> seen;
+  int later = 0;
+  for (size_t i = 0; i < w->size(); ++i) {
+    const auto& r = (*w)[i];
+    EXPECT_EQ(r.index, static_cast<int>(i));
+    EXPECT_EQ(r.use, seen[r.key]) << "uses count earlier requests with the key";
+    later += r.use > 0;
+    ++seen[r.key];
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].role, "user");
+    EXPECT_EQ(r.share_text, r.messages[0].content);
+  }
+  EXPECT_GE(later, 10);  // most requests are paraphrases of an earlier one
+  auto again = make_workload(WorkloadKind::kParaphrase, d, o);
+  for (size_t i = 0; i < w->size(); ++i) EXPECT_EQ((*again)[i].question, (*w)[i].question);  // deterministic
+  o.seed += 1;
+  auto other = make_workload(WorkloadKind::kParaphrase, d, o);
+  int differ = 0;
+  for (size_t i = 0; i < w->size(); ++i) differ += (*other)[i].question != (*w)[i].question;
+  EXPECT_GT(differ, 0);  // the seed matters
+}
+
+TEST(Workload, RagReusesPassagesBehindDifferentPreambles) {
+  const EvalData d = synthetic_data();
+  WorkloadOptions o;
+  o.n = 12;
+  auto w = make_workload(WorkloadKind::kRag, d, o);
+  ASSERT_TRUE(w.is_ok());
+  std::set<std::string> preambles;
+  std::map<std::string, int> uses;
+  for (const auto& r : *w) {
+    ASSERT_EQ(r.messages.size(), 2u);
+    EXPECT_EQ(r.messages[0].role, "system");
+    EXPECT_EQ(r.messages[1].content, r.share_text);
+    const auto cut = r.share_text.find("\n\nReference passage:\n");
+    ASSERT_NE(cut, std::string::npos);
+    preambles.insert(r.share_text.substr(0, cut));
+    EXPECT_NE(r.share_text.find(r.reference), std::string::npos) << "the reference is the passage";
+    EXPECT_NE(r.share_text.find("Question: " + r.question), std::string::npos);
+    ++uses[r.key];
+  }
+  EXPECT_EQ(preambles.size(), 12u) << "every request has its own preamble";
+  EXPECT_EQ(uses.size(), 4u);  // window 4, 3 uses each
+  for (const auto& [k, n] : uses) EXPECT_EQ(n, 3);
+  std::set<size_t> lengths;
+  for (int i = 0; i < 40; ++i) lengths.insert(user_preamble(o.seed, i).size());
+  EXPECT_GT(lengths.size(), 10u) << "preambles vary in length";
+}
+
+TEST(Workload, TooManyRequestsIsAnError) {
+  const EvalData d = synthetic_data();
+  WorkloadOptions o;
+  o.n = 1000;
+  EXPECT_EQ(make_workload(WorkloadKind::kRag, d, o).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(make_workload(WorkloadKind::kParaphrase, d, o).status().code(), Code::kInvalidArgument);
+}
+
+TEST(RunnerParsing, ModesSweepAndPercentile) {
+  auto m = parse_modes("semantic, prefix");
+  ASSERT_TRUE(m.is_ok());
+  ASSERT_EQ(m->size(), 3u);
+  EXPECT_EQ((*m)[0].name, "full");
+  EXPECT_EQ((*m)[1].name, "semantic");
+  EXPECT_FALSE(parse_modes("full,bogus").is_ok());
+  EXPECT_FALSE(parse_modes("prefix,prefix").is_ok());
+  auto s = parse_sweep("0,15,100");
+  ASSERT_TRUE(s.is_ok());
+  EXPECT_EQ(*s, (std::vector<double>{0.0, 0.15, 1.0}));
+  EXPECT_FALSE(parse_sweep("101").is_ok());
+  EXPECT_FALSE(parse_sweep("x").is_ok());
+  EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 0.5), 2.5);  // numpy.percentile(.., 50)
+  EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.9), 9.1);
+  EXPECT_EQ(percentile({}, 0.5), 0.0);
+}
+
+TEST(RunnerScoring, HitsReuseAndQualityAgainstFull) {
+  std::vector<EvalRequest> reqs(2);
+  reqs[0].reference = "the answer is yes";
+  ModeResult full, m;
+  full.spec = {"full", ModeKind::kFull, -1};
+  m.spec = {"prefix", ModeKind::kPrefix, -1};
+  for (int i = 0; i < 2; ++i) {
+    RequestOutcome f;
+    f.index = i;
+    f.text = "the answer is yes";
+    f.first_token = 7;
+    f.usage.prompt_tokens = 100;
+    f.usage.computed_prompt_tokens = 100;
+    f.ttft_ms = 10;
+    full.rows.push_back(f);
+  }
+  m.rows = full.rows;
+  m.rows[1].text = "the answer is no";
+  m.rows[1].first_token = 8;
+  m.rows[1].usage.cached_tokens = 64;
+  m.rows[1].usage.computed_prompt_tokens = 36;
+  m.rows[1].ttft_ms = 30;
+  m.rows[0].usage.cached_tokens = 16;  // only the shared prefix: not a hit
+  m.rows[0].usage.computed_prompt_tokens = 84;
+  score_mode(m, full, reqs, /*common_prefix=*/20);
+  EXPECT_DOUBLE_EQ(m.summary.hit_rate, 0.5);
+  EXPECT_DOUBLE_EQ(m.summary.reuse_rate, 80.0 / 200.0);
+  EXPECT_DOUBLE_EQ(m.summary.prefill_saved, 1.0 - 120.0 / 200.0);
+  EXPECT_DOUBLE_EQ(m.summary.first_token_agreement, 0.5);
+  EXPECT_DOUBLE_EQ(m.summary.exact_match_rate, 0.5);
+  EXPECT_DOUBLE_EQ(m.summary.rouge_vs_full, (1.0 + 0.75) / 2);
+  EXPECT_DOUBLE_EQ(m.summary.rouge_vs_ref, 1.0);  // only request 0 has a reference
+  EXPECT_DOUBLE_EQ(m.summary.ttft_p50, 20.0);
+  score_mode(full, full, reqs, 20);
+  EXPECT_DOUBLE_EQ(full.summary.first_token_agreement, 1.0);
+  EXPECT_NEAR(full.summary.bleu_vs_full, 100.0, 1e-9);
+  EXPECT_DOUBLE_EQ(full.summary.hit_rate, 0.0);
+}
+
+}  // namespace
+}  // namespace kvs::eval

@@ -1,0 +1,255 @@
+// `kvshare eval`: the evaluation of semantic KV sharing (src/eval/): one request stream played in several sharing
+// modes on the real engine, scored against the full-prefill run.
+//   kvshare eval --workload rag|paraphrase [--n 200] [--max-tokens 48]
+//                [--modes full,prefix,semantic,naive,response-cache] [--sweep|--no-sweep] [--sweep-r 0,5,...]
+//                [--out DIR] [--model PATH] [--embedder PATH] [--data PATH] [--threads N] [--kv-mib MiB]
+//       writes DIR/eval_<workload>.{json,md} and PNG plots, prints the Markdown tables to stdout; progress on
+//       stderr.
+//   kvshare eval --metrics-only FILE
+//       FILE: JSON Lines of {"hyp": "...", "ref": "..."}; prints one JSON object with our ROUGE-L (per pair) and
+//       BLEU (sentence BLEU per pair, corpus BLEU over all) — the hook tests/python/test_text_metrics.py uses to
+//       cross-check src/eval/text_metrics against rouge-score and sacrebleu.
+// Exit codes: 0 ok, 1 runtime error (model, embedder, engine), 2 bad input (flags, data file).
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "eval/eval_data.h"
+#include "eval/progress.h"
+#include "eval/report.h"
+#include "eval/runner.h"
+#include "eval/text_metrics.h"
+#include "eval/workload.h"
+#include "share/embedder/embedder.h"
+
+#ifndef KVS_SOURCE_DIR
+#define KVS_SOURCE_DIR ""
+#endif
+
+namespace kvs::cli {
+
+// Defined in cmd_embed.cpp: --embedder flag, else $KVS_EMBEDDER, else the default embedder under models/.
+std::string resolve_embedder_path(const std::string& flag);
+
+namespace {
+
+constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
+
+struct EvalArgs {
+  std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
+  std::string out = "eval_out", model, embedder, data, metrics_only;
+  int n = 200, max_tokens = 48, threads = 0, window = 4;
+  int64_t kv_mib = 1024;
+  uint64_t seed = 20250214;
+  bool sweep = true;
+  double recompute_ratio = -1, similarity_threshold = -2;  // < 0 / < -1: the planner default
+};
+
+// --data flag, else the committed file under the source tree this binary was built from, else ./data/.
+std::string resolve_data_path(const std::string& flag) {
+  namespace fs = std::filesystem;
+  if (!flag.empty()) return flag;
+  std::error_code ec;
+  for (const fs::path& c : {fs::path(KVS_SOURCE_DIR) / kDefaultData, fs::path(kDefaultData)})
+    if (!c.empty() && fs::is_regular_file(c, ec)) return c.string();
+  return "";
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+int run_metrics_only(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "error: cannot open %s\n", path.c_str());
+    return 2;
+  }
+  std::vector<std::string> hyps, refs;
+  nlohmann::json pairs = nlohmann::json::array();
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("hyp") || !j.contains("ref") || !j["hyp"].is_string() ||
+        !j["ref"].is_string()) {
+      std::fprintf(stderr, "error: %s:%zu: expected {\"hyp\": string, \"ref\": string}\n", path.c_str(), line_no);
+      return 2;
+    }
+    const std::string hyp = j["hyp"], ref = j["ref"];
+    const auto rl = eval::rouge_l(hyp, ref);
+    const auto sb = eval::sentence_bleu(hyp, ref);
+    pairs.push_back({{"rouge_l", {{"precision", rl.precision}, {"recall", rl.recall}, {"f1", rl.f1}}},
+                     {"sentence_bleu", sb.score},
+                     {"hyp_13a", eval::tokenize_13a(hyp)},
+                     {"ref_13a", eval::tokenize_13a(ref)}});
+    hyps.push_back(hyp);
+    refs.push_back(ref);
+  }
+  const auto cb = eval::corpus_bleu(hyps, refs);
+  nlohmann::json out = {{"pairs", pairs},
+                        {"corpus_bleu",
+                         {{"score", cb.score},
+                          {"precisions", cb.precisions},
+                          {"bp", cb.bp},
+                          {"hyp_len", cb.hyp_len},
+                          {"ref_len", cb.ref_len}}}};
+  std::printf("%s\n", dump(out).c_str());
+  return 0;
+}
+
+int run_eval(const EvalArgs& a) {
+  eval::WorkloadKind kind;
+  if (!eval::parse_workload(a.workload, &kind)) {
+    std::fprintf(stderr, "error: --workload must be rag or paraphrase\n");
+    return 2;
+  }
+  auto modes = eval::parse_modes(a.modes);
+  if (!modes.is_ok()) {
+    std::fprintf(stderr, "error: --modes: %s\n", modes.status().message().c_str());
+    return 2;
+  }
+  std::vector<double> sweep;
+  if (a.sweep) {
+    auto s = eval::parse_sweep(a.sweep_r);
+    if (!s.is_ok()) {
+      std::fprintf(stderr, "error: --sweep-r: %s\n", s.status().message().c_str());
+      return 2;
+    }
+    sweep = std::move(s).value();
+  }
+  const std::string data_path = resolve_data_path(a.data);
+  if (data_path.empty()) {
+    std::fprintf(stderr, "error: no evaluation data; pass --data PATH (the project commits %s)\n", kDefaultData);
+    return 2;
+  }
+  auto data = eval::load_eval_data(data_path);
+  if (!data.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", data.status().to_string().c_str());
+    return 2;
+  }
+  eval::WorkloadOptions wo;
+  wo.n = a.n;
+  wo.seed = a.seed;
+  wo.window = a.window;
+  auto requests = eval::make_workload(kind, data.value(), wo);
+  if (!requests.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", requests.status().message().c_str());
+    return 2;
+  }
+
+  Loaded L = load_model_or_report(a.model);
+  if (!L.model) return 1;
+  bool need_embedder = !sweep.empty();
+  for (const auto& m : modes.value()) need_embedder |= eval::mode_needs_embedder(m.kind);
+  std::unique_ptr<share::Embedder> embedder;
+  std::string embedder_path;
+  if (need_embedder) {
+    embedder_path = resolve_embedder_path(a.embedder);
+    if (embedder_path.empty()) {
+      std::fprintf(stderr, "error: modes semantic/naive/response-cache and the sweep need an embedder; pass "
+                           "--embedder PATH or run scripts/fetch_embedder.sh\n");
+      return 1;
+    }
+    share::EmbedderOptions eo;
+    eo.n_threads = a.threads;
+    auto e = share::Embedder::load(embedder_path, eo);
+    if (!e.is_ok()) {
+      std::fprintf(stderr, "error: cannot load embedder %s: %s\n", embedder_path.c_str(), e.status().to_string().c_str());
+      return 1;
+    }
+    embedder = std::move(e).value();
+  }
+
+  eval::RunnerConfig rc;
+  rc.max_tokens = a.max_tokens;
+  rc.n_threads = a.threads;
+  rc.kv_cache_mib = a.kv_mib;
+  if (a.recompute_ratio >= 0) rc.planner.recompute_ratio = a.recompute_ratio;
+  if (a.similarity_threshold >= -1) rc.planner.similarity_threshold = a.similarity_threshold;
+  if (Status st = rc.planner.validate(); !st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return 2;
+  }
+  rc.modes = modes.value();
+  rc.sweep = sweep;
+  const int64_t runs = static_cast<int64_t>(rc.modes.size() + rc.sweep.size());
+  eval::Progress progress(runs * static_cast<int64_t>(requests->size()));
+  eval::Runner runner(*L.model, *L.tokenizer, embedder.get(), rc, &progress);
+  auto result = runner.run(a.workload, requests.value());
+  progress.finish();
+  if (!result.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", result.status().to_string().c_str());
+    return result.status().code() == Code::kInvalidArgument ? 2 : 1;
+  }
+  nlohmann::json meta = {{"model", resolve_model_path(a.model)},
+                         {"embedder", embedder_path},
+                         {"data", data_path},
+                         {"seed", a.seed},
+                         {"window", a.window}};
+  auto files = eval::write_report(result.value(), meta, a.out);
+  if (!files.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", files.status().to_string().c_str());
+    return 1;
+  }
+  if (!files->plot_warning.empty()) std::fprintf(stderr, "warning: %s\n", files->plot_warning.c_str());
+  std::fprintf(stderr, "wrote %s, %s", files->json.c_str(), files->markdown.c_str());
+  for (const auto& p : files->plots) std::fprintf(stderr, ", %s", p.c_str());
+  std::fprintf(stderr, "\n");
+  const std::string md = eval::markdown_report(result.value(), meta);
+  std::fwrite(md.data(), 1, md.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* sub = app.add_subcommand("eval", "Evaluate semantic KV sharing against full / prefix / naive / response cache");
+  auto* w = sub->add_option("--workload", a->workload, "rag or paraphrase");
+  auto* mo = sub->add_option("--metrics-only", a->metrics_only,
+                             "Only score {\"hyp\",\"ref\"} JSON lines from FILE (ROUGE-L, BLEU) and print JSON");
+  w->excludes(mo);
+  mo->excludes(w);
+  sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
+  sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
+  sub->add_option("--modes", a->modes, "Comma-separated: full,prefix,semantic,naive,response-cache (full always runs)");
+  sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
+  sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
+  sub->add_option("--out", a->out, "Output folder (default eval_out/)");
+  sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
+  sub->add_option("--embedder", a->embedder, "Embedder GGUF (default: $KVS_EMBEDDER, then models/)");
+  sub->add_option("--data", a->data, std::string("Evaluation data (default: ") + kDefaultData + ")");
+  sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--kv-mib", a->kv_mib, "KV cache per engine in MiB")->check(CLI::Range(16, 1 << 20));
+  sub->add_option("--seed", a->seed, "Workload seed");
+  sub->add_option("--window", a->window, "Groups / passages in flight in the stream")->check(CLI::Range(1, 1000));
+  sub->add_option("--recompute-ratio", a->recompute_ratio, "Planner r for the semantic mode (default 0.15)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--similarity-threshold", a->similarity_threshold,
+                  "Donor similarity threshold for semantic and response-cache (default 0.80)")
+      ->check(CLI::Range(-1.0, 1.0));
+  sub->callback([a, w, mo, &exit_code] {
+    if (mo->count() > 0) {
+      exit_code = run_metrics_only(a->metrics_only);
+      return;
+    }
+    if (w->count() == 0) {
+      std::fprintf(stderr, "error: eval needs --workload rag|paraphrase (or --metrics-only FILE)\n");
+      exit_code = 2;
+      return;
+    }
+    exit_code = run_eval(*a);
+  });
+}
+
+}  // namespace kvs::cli

@@ -1,0 +1,230 @@
+// `kvshare serve`: the OpenAI-compatible HTTP server (src/server/http_server.h) over one Engine.
+//
+// Settings: built-in defaults < the --config file < command-line flags.
+// Shutdown: SIGTERM or SIGINT drains (health -> 503, new requests -> 503, in-flight requests finish within
+// limits.shutdown_grace_s, then are cancelled), stops the engine and exits 0; a second signal cancels at once.
+// Signals: our threads block SIGINT/SIGTERM (the mask is set before they start). Some library threads exist before
+// main (OpenBLAS starts its workers at load time) and cannot be masked, so the signal may land anywhere: the
+// handler only writes the signal number to a self-pipe that the signal thread polls. The pipe's write end is the
+// one process-wide variable, as a signal handler can reach nothing else.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "share/embedder/embedder.h"
+#include "engine/engine.h"
+#include "kernels/cpu/ops.h"
+#include "server/config.h"
+#include "server/http_server.h"
+
+namespace kvs::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string host, config, model, embedder;
+  bool no_semantic = false;
+  double recompute_ratio = 0.15;
+  int port = 8080;
+  int64_t kv_cache_mib = 0;
+  int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
+  // Which flags were given (they override the config file).
+  bool host_set = false, port_set = false, kv_set = false, threads_set = false, batch_set = false, running_set = false,
+       waiting_set = false;
+};
+
+int g_signal_pipe_write = -1;  // see the file comment; set once before the handlers are installed
+
+extern "C" void on_shutdown_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe_write, &b, 1);  // async-signal-safe; full pipe: dropped
+}
+
+// SIGINT/SIGTERM for the lifetime of the object: blocked in the calling thread (and every thread it starts),
+// handled by writing to a self-pipe; take() returns them one by one.
+class ShutdownSignals {
+ public:
+  ShutdownSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    KVS_CHECK(pipe2(fds_, O_CLOEXEC | O_NONBLOCK) == 0);
+    g_signal_pipe_write = fds_[1];
+    struct sigaction sa {};
+    sa.sa_handler = on_shutdown_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_mask_);
+  }
+  ~ShutdownSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+    g_signal_pipe_write = -1;
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  ShutdownSignals(const ShutdownSignals&) = delete;
+  ShutdownSignals& operator=(const ShutdownSignals&) = delete;
+
+  // Call on the thread that waits for signals: lets them be delivered there.
+  void unblock_here() { pthread_sigmask(SIG_UNBLOCK, &set_, nullptr); }
+
+  // The next signal within `wait`, or 0.
+  int take(std::chrono::milliseconds wait) {
+    pollfd p{fds_[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(wait.count())) <= 0) return 0;
+    unsigned char b = 0;
+    return read(fds_[0], &b, 1) == 1 ? b : 0;
+  }
+
+ private:
+  sigset_t set_{}, old_mask_{};
+  int fds_[2] = {-1, -1};
+  struct sigaction old_int_ {}, old_term_{};
+};
+
+int run_serve(const ServeArgs& a) {
+  // Before our threads start, so they (engine, pools, HTTP workers) inherit the mask.
+  ShutdownSignals signals;
+
+  server::ServerConfig cfg = server::open_server_config();
+  if (!a.config.empty()) {
+    auto c = server::load_server_config(a.config);
+    if (!c.is_ok()) {
+      std::fprintf(stderr, "error: %s\n", c.status().message().c_str());
+      return 2;
+    }
+    cfg = std::move(c).value();
+  }
+  if (a.host_set) cfg.host = a.host;
+  if (a.port_set) cfg.port = a.port;
+  if (!cfg.auth_required())
+    std::fprintf(stderr, "kvshare serve: no API keys configured%s: the server is OPEN; every request is tenant "
+                         "'default' in share domain 'default'\n", a.config.empty() ? " (no --config)" : "");
+  else
+    std::fprintf(stderr, "kvshare serve: %zu tenant(s), %zu API key(s) from %s\n", cfg.tenants.size(), cfg.keys.size(),
+                 a.config.c_str());
+
+  const std::string model_path = resolve_model_path(a.model);
+  Loaded L = load_model_or_report(a.model);
+  if (!L.model) return 1;
+
+  engine::EngineConfig ec;
+  if (cfg.engine.kv_cache_mib) ec.kv_cache_mib = *cfg.engine.kv_cache_mib;
+  if (cfg.engine.threads) ec.n_threads = *cfg.engine.threads;
+  if (cfg.engine.max_batch_tokens) ec.max_batch_tokens = *cfg.engine.max_batch_tokens;
+  if (cfg.engine.max_running) ec.max_running = *cfg.engine.max_running;
+  if (cfg.engine.max_waiting) ec.max_waiting = *cfg.engine.max_waiting;
+  if (a.kv_set) ec.kv_cache_mib = a.kv_cache_mib;
+  if (a.threads_set) ec.n_threads = a.threads;
+  if (a.batch_set) ec.max_batch_tokens = a.max_batch_tokens;
+  if (a.running_set) ec.max_running = a.max_running;
+  if (a.waiting_set) ec.max_waiting = a.max_waiting;
+
+  server::ServedModel served;
+  served.id = !cfg.model_name.empty() ? cfg.model_name : std::filesystem::path(model_path).stem().string();
+  served.created = static_cast<int64_t>(std::time(nullptr));
+  if (auto t = L.model->file().get_string("tokenizer.chat_template"); t.is_ok()) served.chat_template = t.value();
+  else std::fprintf(stderr, "kvshare serve: warning: the model has no chat template; /v1/chat/completions will fail\n");
+
+  // Semantic sharing (on by default): needs the sentence embedder (scripts/fetch_embedder.sh).
+  std::unique_ptr<share::Embedder> embedder;
+  ec.planner.recompute_ratio = a.recompute_ratio;
+  if (!a.no_semantic) {
+    const std::string epath = resolve_embedder_path(a.embedder);
+    share::EmbedderOptions eo;
+    eo.n_threads = 1;  // the engine runs it on its own pool
+    auto e = epath.empty() ? Result<std::unique_ptr<share::Embedder>>(not_found("no embedder found"))
+                           : share::Embedder::load(epath, eo);
+    if (e.is_ok()) {
+      embedder = std::move(e).value();
+      std::fprintf(stderr, "kvshare serve: semantic KV sharing on (embedder %s, recompute ratio %.2f)\n", epath.c_str(),
+                   a.recompute_ratio);
+    } else {
+      std::fprintf(stderr, "kvshare serve: warning: semantic KV sharing off: %s (run scripts/fetch_embedder.sh)\n",
+                   e.status().to_string().c_str());
+    }
+  } else {
+    std::fprintf(stderr, "kvshare serve: semantic KV sharing off (--no-semantic); exact prefix caching stays on\n");
+  }
+  ec.semantic = embedder != nullptr;
+  engine::Engine engine(*L.model, *L.tokenizer, ec, embedder.get());
+  const double grace_s = cfg.limits.shutdown_grace_s;
+  server::HttpServer http(cfg, engine, served);
+  if (Status s = http.bind(); !s.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    engine.shutdown(/*cancel_inflight=*/true);
+    return 1;
+  }
+  const auto m = engine.metrics();
+  std::fprintf(stderr,
+               "kvshare serve: listening on http://%s:%d  model=%s context=%lld kv_blocks=%lld x %lld tokens "
+               "max_batch_tokens=%d max_running=%d max_waiting=%d isa=%s\n",
+               cfg.host.c_str(), http.port(), served.id.c_str(), static_cast<long long>(engine.max_context()),
+               static_cast<long long>(m.kv_blocks_total), static_cast<long long>(m.kv_block_size), ec.max_batch_tokens,
+               ec.max_running, ec.max_waiting, kernels::active_isa());
+
+  std::atomic<bool> serving{true};
+  std::thread signal_thread([&] {
+    signals.unblock_here();
+    while (serving.load()) {
+      const int sig = signals.take(std::chrono::milliseconds(200));
+      if (sig == 0) continue;
+      std::fprintf(stderr, "kvshare serve: %s received: shutting down (again to cancel in-flight requests)\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      http.drain_and_stop(std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000)),
+                          [&] { return signals.take(std::chrono::milliseconds(0)) != 0; });
+      return;
+    }
+  });
+  http.serve();
+  serving.store(false);
+  signal_thread.join();
+  engine.shutdown(/*cancel_inflight=*/false);
+  std::fprintf(stderr, "kvshare serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat/completions, SSE, /metrics)");
+  sub->add_option("--host", a->host, "Address to listen on (default 127.0.0.1, or the config's host)");
+  sub->add_option("--port", a->port, "Port (default 8080, or the config's port; 0 = any free port)")->check(CLI::Range(0, 65535));
+  sub->add_option("--config", a->config, "JSON config: API keys -> tenants and share domains, limits (see src/server/config.h)");
+  sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
+  sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  sub->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 512)")->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--max-running", a->max_running, "Sequences decoding at once (default 64)")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("--embedder", a->embedder, "Sentence embedder GGUF (default: models/all-MiniLM-L6-v2.gguf)");
+  sub->add_flag("--no-semantic", a->no_semantic, "Disable semantic KV sharing (exact prefix caching only)");
+  sub->add_option("--recompute-ratio", a->recompute_ratio, "Share of reused tokens recomputed by deviation (default 0.15)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--max-waiting", a->max_waiting, "Queued requests before 429 (default 256)")->check(CLI::Range(0, 1 << 20));
+  sub->callback([a, sub, &exit_code] {
+    a->host_set = sub->count("--host") > 0;
+    a->port_set = sub->count("--port") > 0;
+    a->kv_set = sub->count("--kv-cache-mib") > 0;
+    a->threads_set = sub->count("--threads") > 0;
+    a->batch_set = sub->count("--max-batch-tokens") > 0;
+    a->running_set = sub->count("--max-running") > 0;
+    a->waiting_set = sub->count("--max-waiting") > 0;
+    exit_code = run_serve(*a);
+  });
+}
+
+}  // namespace kvs::cli
