@@ -1,7 +1,8 @@
 // matmul micro benchmarks on SmolLM2-135M's shapes (random weights of the model's types), 2 threads.
 //   BM_matmul/<type>/<n>x<k>/m:<m>/<variant>/t:<threads>   (t:1 runs on the calling thread only; its CPU time
 //   is the robust number on a busy machine, t:2 uses a 2-thread pool: read real time)
-//   variant: int8 (default path: Q8A activations, integer dots), f32 (exact float path, own GEMM),
+//   variant: int8 (default options: Q8A activations, integer dots, batch-invariant GEMM for every m),
+//            f32 (float path, own GEMM, batch-invariant),
 //            blas (float path, OpenBLAS sgemm over a dequantised W; only m >= 8),
 //            int8rows / int8gemm, f32rows / f32gemm (path forced to the row kernels / the packed GEMM: the crossover).
 // Counters: GFLOPS = 2*m*n*k / s, WGBps = bytes of W read per second (once per call).

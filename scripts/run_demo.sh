@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 "$KVS_ROOT/scripts/install_deps.sh"
 "$KVS_ROOT/scripts/fetch_model.sh"
+"$KVS_ROOT/scripts/fetch_embedder.sh"
 "$KVS_ROOT/scripts/build.sh"
 q="${1:-What are the symptoms of diabetes?}"
 log "question: $q"

@@ -16,7 +16,8 @@ struct Loaded {
 };
 
 // Prints the error to stderr and returns nullopt-like empty Loaded (model == nullptr) on failure.
-inline Loaded load_model_or_report(const std::string& model_flag, bool need_model = true) {
+// precision: "int8", "mixed" (default) or "f32" (see model::Precision).
+inline Loaded load_model_or_report(const std::string& model_flag, const std::string& precision = "mixed") {
   Loaded out;
   std::string path = resolve_model_path(model_flag);
   if (path.empty()) {
@@ -33,6 +34,12 @@ inline Loaded load_model_or_report(const std::string& model_flag, bool need_mode
     std::fprintf(stderr, "error: cannot load tokenizer from %s: %s\n", path.c_str(), t.status().to_string().c_str());
     return out;
   }
+  model::Precision prec;
+  if (!model::parse_precision(precision, &prec)) {
+    std::fprintf(stderr, "error: --precision must be int8, mixed or f32, not '%s'\n", precision.c_str());
+    return out;
+  }
+  m.value()->set_precision(prec);
   out.model = std::move(m).value();
   out.tokenizer = std::move(t).value();
   return out;

@@ -17,6 +17,7 @@ namespace kvs::cli {
 
 namespace {
 struct BenchArgs {
+  std::string precision = "mixed";
   std::string model;
   int threads = 0, prompt_tokens = 512, gen_tokens = 128, reps = 3;
   bool json = false;
@@ -27,7 +28,7 @@ double now_s() {
 }
 
 int run_bench(const BenchArgs& a) {
-  Loaded L = load_model_or_report(a.model);
+  Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
   const auto& hp = L.model->hparams();
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());
@@ -81,6 +82,8 @@ int run_bench(const BenchArgs& a) {
 void add_bench(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* sub = app.add_subcommand("bench", "Prefill and decode throughput (tok/s) on the model");
+  sub->add_option("--precision", a->precision, "Matmul precision: int8 | mixed (float q/k/v and head, int8 rest; default) | f32")
+      ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
   sub->add_option("-p,--prompt-tokens", a->prompt_tokens, "Prompt tokens for the prefill test")->check(CLI::Range(1, 8192));

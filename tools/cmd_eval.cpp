@@ -161,7 +161,7 @@ int run_eval(const EvalArgs& a) {
       return 1;
     }
     share::EmbedderOptions eo;
-    eo.n_threads = a.threads;
+    eo.n_threads = 1;  // no pool of its own: the engine embeds on its pool, the response cache on one it owns
     auto e = share::Embedder::load(embedder_path, eo);
     if (!e.is_ok()) {
       std::fprintf(stderr, "error: cannot load embedder %s: %s\n", embedder_path.c_str(), e.status().to_string().c_str());

@@ -18,12 +18,13 @@ namespace kvs::cli {
 
 namespace {
 struct ScoreArgs {
+  std::string precision = "mixed";
   std::string model, jsonl, logits_out;
   int greedy = 32, threads = 0;
 };
 
 int run_score(const ScoreArgs& a) {
-  Loaded L = load_model_or_report(a.model);
+  Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
   const auto& hp = L.model->hparams();
   std::ifstream in(a.jsonl);
@@ -88,6 +89,8 @@ void add_score(CLI::App& app, int& exit_code) {
   sub->add_option("--jsonl", a->jsonl, "Input: one {\"ids\": [...]} per line")->required();
   sub->add_option("--logits-out", a->logits_out, "Write final-position logits (float32, n_vocab per prompt)");
   sub->add_option("--greedy", a->greedy, "Greedy tokens to generate per prompt")->check(CLI::Range(1, 4096));
+  sub->add_option("--precision", a->precision, "Matmul precision: int8 | mixed (float q/k/v and head, int8 rest; default) | f32")
+      ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads");
   sub->callback([a, &exit_code] { exit_code = run_score(*a); });

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/thread_pool.h"
 #include "engine/engine.h"
 #include "eval/text_metrics.h"
 #include "tokenizer/chat_template.h"
@@ -174,28 +175,25 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
     p.prompt = prompts[i];
     p.max_tokens = cfg_.max_tokens;
     p.share_mode = sm;
-    double embed_ms = 0;
+    std::vector<float> emb;
     if (embeds) {
-      // Embedded here (timed, added to TTFT) rather than in Engine::submit, so the gate below can see it.
-      const auto te = Clock::now();
-      auto e = embedder_->embed(requests[i].share_text);
-      if (!e.is_ok()) return e.status();
-      p.embedding = std::move(e).value();
+      // The engine embeds share_text itself, on its own pool, at admission: that time is part of its TTFT.
       p.share_text = requests[i].share_text;
       if (gated) {
-        const double en = std::max(norm2(p.embedding), 1e-12);
+        // The gate's own embedding (calling thread only, not timed: the engine repeats it for the request).
+        auto e = embedder_->embed(requests[i].share_text, nullptr);
+        if (!e.is_ok()) return e.status();
+        emb = std::move(e).value();
+        const double en = std::max(norm2(emb), 1e-12);
         double best = -2;
-        for (const auto& [d, dn] : donors) best = std::max(best, dot(d, p.embedding) / (en * dn));
+        for (const auto& [d, dn] : donors) best = std::max(best, dot(d, emb) / (en * dn));
         if (best < cfg_.planner.similarity_threshold) p.share_mode = engine::ShareMode::kAuto;
       }
-      embed_ms = ms_between(te, Clock::now());
     }
     if (spec.kind == ModeKind::kSweep) p.recompute_ratio = spec.recompute_ratio;
-    std::vector<float> emb = gated ? p.embedding : std::vector<float>();
     auto r = run_request(eng, std::move(p), static_cast<int>(i));
     if (!r.is_ok())
       return Status(r.status().code(), spec.name + ", request " + std::to_string(i) + ": " + r.status().message());
-    r->ttft_ms += embed_ms;
     if (gated && r->usage.share.mode != "semantic") donors.emplace_back(emb, std::max(norm2(emb), 1e-12));
     res.rows.push_back(std::move(r).value());
     if (progress_) progress_->tick();
@@ -212,6 +210,8 @@ Result<ModeResult> Runner::run_response_cache(const ModeSpec& spec, const std::v
   res.spec = spec;
   const auto t0 = Clock::now();
   engine::Engine eng(model_, tok_, engine_config(cfg_, /*caching=*/false), nullptr);
+  // The cache's embeddings run on a pool like the engine's (the engine has no embedder in this mode).
+  ThreadPool pool(cfg_.n_threads > 0 ? cfg_.n_threads : ThreadPool::default_threads());
   struct Entry {
     int index;
     std::vector<float> embedding;
@@ -221,7 +221,7 @@ Result<ModeResult> Runner::run_response_cache(const ModeSpec& spec, const std::v
   if (progress_) progress_->start_phase(spec.name, static_cast<int64_t>(requests.size()));
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto ts = Clock::now();
-    auto e = embedder_->embed(requests[i].share_text);
+    auto e = embedder_->embed(requests[i].share_text, &pool);
     if (!e.is_ok()) return e.status();
     const double en = std::max(norm2(e.value()), 1e-12);
     int best = -1;

@@ -18,12 +18,14 @@
 // end up the donor of every later one (unrelated passages included). The runner therefore forces reuse only when
 // an earlier request that became a donor (served by full or prefix prefill) has embedding cosine >=
 // planner.similarity_threshold; otherwise the request runs as kAuto, which finds no donor that similar and so
-// prefills normally and donates. Embeddings are computed by the runner (timed into TTFT) and passed in
-// RequestParams::embedding, for every mode that embeds (semantic, naive, sweep).
+// prefills normally and donates (the gate embeds on the calling thread, untimed; the engine embeds again).
+// Modes that share semantically pass share_text and let the engine embed it at admission on its own pool, so
+// TTFT includes the embedding as in the server. The response cache embeds on a pool of the same size.
 // Each mode's engine is fresh, so its donors are the stream's own earlier requests.
 //
 // Definitions (per mode; sums over the stream):
-//   TTFT            from just before Engine::submit (the embedding happens inside it) to the first token.
+//   TTFT            from just before Engine::submit to the first token (semantic modes: includes the engine's
+//                   embedding of share_text at admission); response-cache hit: embedding + lookup.
 //   hit             reused more prompt tokens than `common_prefix_tokens` (the prefix every prompt of the
 //                   stream shares: chat template + system prompt); response-cache: answered from the cache.
 //   reuse rate      sum(reused prompt tokens) / sum(prompt tokens); response-cache hits count their whole prompt.
@@ -125,7 +127,8 @@ double percentile(std::vector<double> v, double q);
 
 class Runner {
  public:
-  // embedder may be null when no mode needs it. progress may be null.
+  // embedder may be null when no mode needs it; load it with EmbedderOptions::n_threads = 1 (no pool of its own:
+  // the engine and the response cache pass theirs). progress may be null.
   Runner(const model::Model& model, const tok::Tokenizer& tokenizer, const share::Embedder* embedder,
          RunnerConfig cfg, Progress* progress = nullptr);
 

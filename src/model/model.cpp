@@ -23,6 +23,14 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   return m;
 }
 
+bool parse_precision(const std::string& s, Precision* out) {
+  if (s == "int8") *out = Precision::kInt8;
+  else if (s == "mixed") *out = Precision::kMixed;
+  else if (s == "f32") *out = Precision::kF32;
+  else return false;
+  return true;
+}
+
 namespace {
 
 void add_bias(float* x, const float* b, int64_t m, int64_t n) {
@@ -72,13 +80,20 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
   }
 
   const AttentionShape shape{hp.n_head, hp.n_head_kv, hd};
+  // kMixed keeps the attention projections (q/k/v: attention logits are the most sensitive to activation
+  // quantisation) and the output head in float, the rest int8.
+  kernels::MatmulOptions layer_opt, qkv_opt, head_opt;
+  layer_opt.int8_activations = precision_ != Precision::kF32;
+  qkv_opt.int8_activations = precision_ == Precision::kInt8;
+  head_opt.int8_activations = precision_ == Precision::kInt8;
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = w_.layers[l];
     const int64_t m = static_cast<int64_t>(rows.size());
     for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.attn_norm, d, hp.rms_eps);
-    kernels::matmul(L.wq.data, L.wq.type, d, d, xn.data(), m, q.data(), d, pool);
-    kernels::matmul(L.wk.data, L.wk.type, kvd, d, xn.data(), m, k.data(), kvd, pool);
-    kernels::matmul(L.wv.data, L.wv.type, kvd, d, xn.data(), m, v.data(), kvd, pool);
+    const kernels::MatmulOut qkv[] = {{L.wq.data, L.wq.type, d, q.data(), d},
+                                      {L.wk.data, L.wk.type, kvd, k.data(), kvd},
+                                      {L.wv.data, L.wv.type, kvd, v.data(), kvd}};
+    kernels::matmul_many(qkv, d, xn.data(), m, pool, qkv_opt);
     add_bias(q.data(), L.bq, m, d);
     add_bias(k.data(), L.bk, m, kvd);
     add_bias(v.data(), L.bv, m, kvd);
@@ -123,13 +138,14 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     }
     const int64_t ma = static_cast<int64_t>(rows.size());
     attention_rows(ub, rows, views, kv, l, shape, q.data(), att.data(), pool);
-    kernels::matmul(L.wo.data, L.wo.type, d, d, att.data(), ma, xn.data(), d, pool);
+    kernels::matmul(L.wo.data, L.wo.type, d, d, att.data(), ma, xn.data(), d, pool, layer_opt);
     for (int64_t i = 0; i < ma * d; ++i) x[i] += xn[i];
     for (int64_t i = 0; i < ma; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.ffn_norm, d, hp.rms_eps);
-    kernels::matmul(L.w_gate.data, L.w_gate.type, ff, d, xn.data(), ma, gate.data(), ff, pool);
-    kernels::matmul(L.w_up.data, L.w_up.type, ff, d, xn.data(), ma, up.data(), ff, pool);
+    const kernels::MatmulOut gu[] = {{L.w_gate.data, L.w_gate.type, ff, gate.data(), ff},
+                                     {L.w_up.data, L.w_up.type, ff, up.data(), ff}};
+    kernels::matmul_many(gu, d, xn.data(), ma, pool, layer_opt);
     kernels::silu_mul(gate.data(), up.data(), ma * ff);
-    kernels::matmul(L.w_down.data, L.w_down.type, d, ff, gate.data(), ma, xn.data(), d, pool);
+    kernels::matmul(L.w_down.data, L.w_down.type, d, ff, gate.data(), ma, xn.data(), d, pool, layer_opt);
     for (int64_t i = 0; i < ma * d; ++i) x[i] += xn[i];
   }
 
@@ -145,7 +161,8 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
   KVS_CHECK_MSG(n_out == ub.n_out(), "a row that wants logits was dropped by the hooks");
   logits.resize(n_out * hp.n_vocab);
   if (n_out > 0)
-    kernels::matmul(w_.output.data, w_.output.type, hp.n_vocab, d, hout.data(), n_out, logits.data(), hp.n_vocab, pool);
+    kernels::matmul(w_.output.data, w_.output.type, hp.n_vocab, d, hout.data(), n_out, logits.data(), hp.n_vocab, pool,
+                    head_opt);
   return Status::ok();
 }
 

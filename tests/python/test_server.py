@@ -39,7 +39,7 @@ THREADS = os.environ.get("KVS_SERVE_THREADS", "1")
 # The engine's matmul is not batch-invariant yet: fewer than 4 rows take the row kernels, 4 or more the packed GEMM,
 # and the two differ in the last bits (~1e-5), so a greedy near-tie can flip between a lone decode step and a batched
 # one. Flip to True once the kernels agree bit for bit.
-BATCH_INVARIANT_KERNELS = False
+BATCH_INVARIANT_KERNELS = True
 
 
 def free_port():

@@ -46,12 +46,18 @@ void pack_q8a_panel(const WView& w, int64_t j, int ncols, const Panel& pp, uint8
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   if (w.type == DType::kQ4_0 || w.type == DType::kQ4_1) {
     const bool q41 = w.type == DType::kQ4_1;
+    // prefetch the next panel's rows (one contiguous range of W), spread over the pack steps (decode reads W cold)
+    const char* pf = reinterpret_cast<const char*>(w.data + (j + kPanel) * w.row_bytes);
+    const int64_t pf_lines = kPanel * w.row_bytes / 64, pf_steps = 2 * nb;
     const __m256i idx = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(w.row_bytes)));
     for (int h = 0; h < 2; ++h) {
       const int nv = std::clamp(ncols - 8 * h, 0, 8);
       const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nv), lane);
       const uint8_t* base = w.data + (j + 8 * h) * w.row_bytes;
       for (int64_t b = 0; b < nb; ++b) {
+        const int64_t st = h * nb + b;
+        for (int64_t l = st * pf_lines / pf_steps; l < (st + 1) * pf_lines / pf_steps; ++l)
+          _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
         uint8_t* qb = pp.q + b * 512 + h * 32;
         const uint8_t* p = base + b * (q41 ? 20 : 18);
         const __m256i dm = gather8(idx, p, mask);

@@ -54,7 +54,7 @@ void pack_q8a_panel(const WView& w, int64_t j, int ncols, int64_t b0, int64_t b1
   const int64_t pf_lines = kPanel * w.row_bytes / 64, pf_steps = 2 * nb;
   auto prefetch_step = [&](int64_t s) {
     for (int64_t l = s * pf_lines / pf_steps; l < (s + 1) * pf_lines / pf_steps; ++l)
-      _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+      _mm_prefetch(pf + 64 * l, _MM_HINT_T1);  // to L2: the next panel would evict the current one from L1
   };
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   if (w.type == DType::kQ4_0 || w.type == DType::kQ4_1 || w.type == DType::kQ8_0) {

@@ -59,7 +59,8 @@ struct MatmulOptions {
   //   Types without int8 support silently take the float path.
   // false: float path, no activation quantisation: W's exact values (as dequantize_row gives them) times fp32 X
   //   with fp32 FMA; differs from a double-precision reference only by fp32 rounding (~1e-6 relative).
-  //   Decode cost on cold weights is ~1.2x the int8 path (Q8_0 output head: the same), prefill ~2.5x.
+  //   AVX-512 cost: decode ~1.2-1.5x the int8 path on cold weights, prefill ~2.5x. (AVX2: decode ~3-4x: its float
+  //   GEMM packs fp32 panels.)
   bool int8_activations = true;
   // Backend of the float path for large m (prefill): own packed AVX2/AVX-512 GEMM or OpenBLAS sgemm over a
   // dequantised copy of W (one single-threaded sgemm per pool thread on a slice of n). kAuto = own.
