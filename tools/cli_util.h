@@ -16,8 +16,8 @@ struct Loaded {
 };
 
 // Prints the error to stderr and returns nullopt-like empty Loaded (model == nullptr) on failure.
-// precision: "int8", "mixed" (default) or "f32" (see model::Precision).
-inline Loaded load_model_or_report(const std::string& model_flag, const std::string& precision = "mixed") {
+// precision: "int8", "mixed" or "f32" (default; see model::Precision).
+inline Loaded load_model_or_report(const std::string& model_flag, const std::string& precision = "f32") {
   Loaded out;
   std::string path = resolve_model_path(model_flag);
   if (path.empty()) {

@@ -17,7 +17,7 @@ namespace kvs::cli {
 
 namespace {
 struct BenchArgs {
-  std::string precision = "mixed";
+  std::string precision = "f32";
   std::string model;
   int threads = 0, prompt_tokens = 512, gen_tokens = 128, reps = 3;
   bool json = false;
@@ -82,7 +82,7 @@ int run_bench(const BenchArgs& a) {
 void add_bench(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* sub = app.add_subcommand("bench", "Prefill and decode throughput (tok/s) on the model");
-  sub->add_option("--precision", a->precision, "Matmul precision: int8 | mixed (float q/k/v and head, int8 rest; default) | f32")
+  sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");

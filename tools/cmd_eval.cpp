@@ -43,6 +43,7 @@ namespace {
 constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
+  std::string precision = "f32";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
@@ -147,7 +148,7 @@ int run_eval(const EvalArgs& a) {
     return 2;
   }
 
-  Loaded L = load_model_or_report(a.model);
+  Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
   bool need_embedder = !sweep.empty();
   for (const auto& m : modes.value()) need_embedder |= eval::mode_needs_embedder(m.kind);
@@ -226,6 +227,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");
+  sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
+      ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
   sub->add_option("--embedder", a->embedder, "Embedder GGUF (default: $KVS_EMBEDDER, then models/)");
   sub->add_option("--data", a->data, std::string("Evaluation data (default: ") + kDefaultData + ")");

@@ -14,7 +14,7 @@ namespace kvs::cli {
 
 namespace {
 struct GenerateArgs {
-  std::string precision = "mixed";
+  std::string precision = "f32";
   std::string prompt, model, system;
   bool chat = false;
   int n = 256, threads = 0;
@@ -86,7 +86,7 @@ void add_generate(CLI::App& app, int& exit_code) {
   sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "Tokens the repetition penalty looks back over");
   sub->add_option("--seed", a->sp.seed, "RNG seed");
   sub->add_option("--stop", a->stop, "Stop string (repeatable)");
-  sub->add_option("--precision", a->precision, "Matmul precision: int8 | mixed (float q/k/v and head, int8 rest; default) | f32")
+  sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");

@@ -18,7 +18,7 @@ namespace kvs::cli {
 
 namespace {
 struct ScoreArgs {
-  std::string precision = "mixed";
+  std::string precision = "f32";
   std::string model, jsonl, logits_out;
   int greedy = 32, threads = 0;
 };
@@ -89,7 +89,7 @@ void add_score(CLI::App& app, int& exit_code) {
   sub->add_option("--jsonl", a->jsonl, "Input: one {\"ids\": [...]} per line")->required();
   sub->add_option("--logits-out", a->logits_out, "Write final-position logits (float32, n_vocab per prompt)");
   sub->add_option("--greedy", a->greedy, "Greedy tokens to generate per prompt")->check(CLI::Range(1, 4096));
-  sub->add_option("--precision", a->precision, "Matmul precision: int8 | mixed (float q/k/v and head, int8 rest; default) | f32")
+  sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads");

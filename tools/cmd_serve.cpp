@@ -31,6 +31,7 @@ namespace kvs::cli {
 namespace {
 
 struct ServeArgs {
+  std::string precision = "f32";
   std::string host, config, model, embedder;
   bool no_semantic = false;
   double recompute_ratio = 0.15;
@@ -118,7 +119,7 @@ int run_serve(const ServeArgs& a) {
                  a.config.c_str());
 
   const std::string model_path = resolve_model_path(a.model);
-  Loaded L = load_model_or_report(a.model);
+  Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
 
   engine::EngineConfig ec;
@@ -205,6 +206,8 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--host", a->host, "Address to listen on (default 127.0.0.1, or the config's host)");
   sub->add_option("--port", a->port, "Port (default 8080, or the config's port; 0 = any free port)")->check(CLI::Range(0, 65535));
   sub->add_option("--config", a->config, "JSON config: API keys -> tenants and share domains, limits (see src/server/config.h)");
+  sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
+      ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")->check(CLI::Range(0, 1024));

@@ -156,7 +156,7 @@ void Engine::emit_token(Sequence& seq, int32_t token) {
   seq.tokens.push_back(token);
   metrics_.update([](MetricsSnapshot& s) { ++s.generation_tokens; });
   auto o = seq.stops.push(seq.utf8.push(tok_.token_to_piece(token)));
-  if (!o.text.empty() || o.stopped) {
+  {  // every token is reported, even when its text is held back (partial UTF-8, possible stop string)
     StreamEvent ev;
     ev.text = std::move(o.text);
     ev.tokens = {token};

@@ -59,7 +59,8 @@ bool Engine::try_semantic(Sequence& seq) {
   // 1. Candidates by embedding, re-ranked by the tokens the alignment keeps.
   auto prefix_hit = kv_->match_prefix(domain, seq.tokens);
   const int32_t hit_tokens = static_cast<int32_t>(prefix_hit.size() * bs);
-  const float min_sim = mode == ShareMode::kAuto ? static_cast<float>(cfg_.planner.similarity_threshold) : -1.0f;
+  // Forced modes (evaluation) skip the cost model but not the similarity threshold: an unrelated donor is no donor.
+  const float min_sim = static_cast<float>(cfg_.planner.similarity_threshold);
   share::SemanticCandidate best;
   const share::Donor* donor = nullptr;
   for (const auto& c : donors_->search(domain, seq.params.embedding, cfg_.donor_candidates, min_sim)) {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Serving benchmark: kvshare serve vs llama.cpp's llama-server, 1/4/16 concurrent streaming clients.
+#
+# Usage: bench/serve_bench.sh [--threads N] [--model PATH] [--levels 1,4,16] [--out DIR] [--kvshare-args "..."]
+#   --threads N        compute threads for both servers (default: nproc)
+#   --model PATH       GGUF model (default: models/SmolLM2-135M-Instruct.Q4_1.gguf)
+#   --levels LIST      client counts (default 1,4,16)
+#   --out DIR          where the JSON results and server logs go (default: a temp dir, kept and printed)
+#   --kvshare-args S   extra args for `kvshare serve` (e.g. "--no-semantic")
+#
+# Builds nothing but the llama.cpp peer (bench/llamacpp_common.sh, a no-op once built); build/kvshare must
+# exist. Runs bench/serve_bench.py against `build/kvshare serve --threads N` and then against
+# `llama-server -m MODEL -t N -tb N -np 16 -c 16384 --no-webui` (16 slots of 1024 tokens, continuous
+# batching), each request: streaming chat completion, distinct medical question, max_tokens 64,
+# temperature 0, ignore_eos. Prints per level: aggregate decode tok/s (completion tokens / wall time of
+# the level), the kvshare/llama.cpp ratio, TTFT p50/p99, and the 16/1-client throughput scaling of both
+# (kvshare target: >= 3x). Noise: llama.cpp uses OpenMP; on an oversubscribed box consider
+# OMP_WAIT_POLICY=PASSIVE (inherited, shown in the output). Load averages are printed.
+# Exit status: 0 ok, 1 usage/build/server failure, 2 some requests failed.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=bench/llamacpp_common.sh
+source "$HERE/llamacpp_common.sh"
+
+die() { printf '[serve_bench] error: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+
+threads="$(nproc)"
+model="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+levels="1,4,16"
+out=""
+kvs_extra=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) [[ $# -ge 2 ]] || die "--threads needs a value"; threads="$2"; shift 2 ;;
+    --model)   [[ $# -ge 2 ]] || die "--model needs a value"; model="$2"; shift 2 ;;
+    --levels)  [[ $# -ge 2 ]] || die "--levels needs a value"; levels="$2"; shift 2 ;;
+    --out)     [[ $# -ge 2 ]] || die "--out needs a value"; out="$2"; shift 2 ;;
+    --kvshare-args) [[ $# -ge 2 ]] || die "--kvshare-args needs a value"; kvs_extra="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+[[ "$levels" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--levels must be a comma-separated list of positive integers"
+[[ -f "$model" ]] || die "model not found: $model"
+model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
+kvs="$ROOT/build/kvshare"
+[[ -x "$kvs" ]] || die "$kvs not found: build it first (cmake --build build)"
+llamacpp_ensure_built || die "could not build the llama.cpp peer"
+
+if [[ -z "$out" ]]; then out="$(mktemp -d -t kvshare-serve-bench.XXXXXX)"; fi
+mkdir -p "$out"
+max_level="$(tr ',' '\n' <<<"$levels" | sort -n | tail -1)"
+np=$(( max_level > 16 ? max_level : 16 ))
+ctx=$(( np * 1024 ))
+
+printf '[serve_bench] threads %s, model %s, levels %s, OMP_WAIT_POLICY=%s, loadavg %s, results in %s\n' \
+  "$threads" "$(basename "$model")" "$levels" "${OMP_WAIT_POLICY:-unset}" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$out" >&2
+
+rc=0
+# shellcheck disable=SC2086
+python3 "$HERE/serve_bench.py" --label kvshare --levels "$levels" --json "$out/kvshare.json" \
+  --log "$out/kvshare.log" -- "$kvs" serve --host 127.0.0.1 --port '{port}' --threads "$threads" \
+  --model "$model" $kvs_extra || rc=$?
+[[ $rc == 1 ]] && die "kvshare run failed (log: $out/kvshare.log)"
+python3 "$HERE/serve_bench.py" --label llama.cpp --levels "$levels" --json "$out/llamacpp.json" \
+  --log "$out/llamacpp.log" -- "$LLAMA_SERVER" -m "$model" --host 127.0.0.1 --port '{port}' \
+  -t "$threads" -tb "$threads" -np "$np" -c "$ctx" -cb --no-webui || { r=$?; [[ $r == 1 ]] &&
+  die "llama-server run failed (log: $out/llamacpp.log)"; rc=$r; }
+
+python3 - "$out/kvshare.json" "$out/llamacpp.json" "$threads" <<'EOF'
+import json, os, sys
+k, l = (json.load(open(p)) for p in sys.argv[1:3])
+threads = sys.argv[3]
+kb = {x["clients"]: x for x in k["levels"]}
+lb = {x["clients"]: x for x in l["levels"]}
+f = lambda x: "-" if x is None else f"{x:.0f}"
+print(f"\nServing benchmark: {os.path.basename(k['command'][k['command'].index('--model') + 1])}, "
+      f"threads {threads}, max_tokens {k['max_tokens']} (ignore_eos), streaming chat, {os.cpu_count()} CPUs, "
+      f"OMP_WAIT_POLICY={l.get('omp_wait_policy') or 'unset'}")
+print(f"loadavg: kvshare run {k['loadavg_start'][0]:.2f}->{k['loadavg_end'][0]:.2f}, "
+      f"llama.cpp run {l['loadavg_start'][0]:.2f}->{l['loadavg_end'][0]:.2f}, now "
+      f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+hdr = (f"{'clients':>7} | {'kvshare tok/s':>13} | {'llama.cpp tok/s':>15} | {'ratio':>5} | "
+       f"{'kvshare TTFT p50/p99 ms':>23} | {'llama.cpp TTFT p50/p99 ms':>25}")
+print(hdr)
+print("-" * len(hdr))
+for c in sorted(set(kb) | set(lb)):
+    a, b = kb.get(c), lb.get(c)
+    at = a["agg_tok_s"] if a else None
+    bt = b["agg_tok_s"] if b else None
+    ratio = f"{at / bt:.2f}" if at and bt else "-"
+    tk = f"{f(a['ttft_p50_ms'])} / {f(a['ttft_p99_ms'])}" if a else "-"
+    tl = f"{f(b['ttft_p50_ms'])} / {f(b['ttft_p99_ms'])}" if b else "-"
+    print(f"{c:>7} | {('-' if at is None else f'{at:.1f}'):>13} | {('-' if bt is None else f'{bt:.1f}'):>15} | "
+          f"{ratio:>5} | {tk:>23} | {tl:>25}")
+for name, d in (("kvshare", k), ("llama.cpp", l)):
+    s = d.get("scaling")
+    if s:
+        extra = "  (target >= 3x)" if name == "kvshare" else ""
+        print(f"{name} aggregate throughput scaling {s['to']}/{s['from']} clients: {s['ratio']:.2f}x{extra}")
+EOF
+exit $rc
