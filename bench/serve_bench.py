@@ -192,11 +192,20 @@ def run_level(host, port, conc, prompts, args):
     idx = [0]
     results, errors = [], []
 
+    stopped = [False]
+
     def worker():
+        first = True
         while True:
             with lock:
                 if idx[0] >= len(prompts):
                     return
+                # Time budget: after it, each client finishes what it has and takes no new request
+                # (but every client sends at least one, so the level still has C concurrent streams).
+                if not first and args.level_budget_s and time.perf_counter() - t0 > args.level_budget_s:
+                    stopped[0] = True
+                    return
+                first = False
                 p = prompts[idx[0]]
                 idx[0] += 1
             try:
@@ -223,7 +232,9 @@ def run_level(host, port, conc, prompts, args):
                for r in results if r["tokens"] > 1 and r["latency_s"] > r["ttft_s"]]
     return {
         "clients": conc,
-        "requests": len(prompts),
+        "requests": idx[0],
+        "requests_planned": len(prompts),
+        "budget_hit": stopped[0],
         "ok": len(results),
         "errors": errors[:5],
         "n_errors": len(errors),
@@ -272,6 +283,8 @@ def main():
     ap.add_argument("--min-requests", type=int, default=8, help="minimum requests per level (default 8)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--model", help="'model' field of the requests (default: first id of GET /v1/models)")
+    ap.add_argument("--level-budget-s", type=float, default=0.0,
+                    help="stop sending new requests in a level after this many seconds (0 = no limit)")
     ap.add_argument("--health-timeout", type=float, default=120.0)
     ap.add_argument("--request-timeout", type=float, default=300.0)
     ap.add_argument("--no-warmup", action="store_true", help="skip the unmeasured warm-up request")
@@ -324,7 +337,8 @@ def main():
             lv = run_level(host, port, c, prompts[pi:pi + n], args)
             pi += n
             out["levels"].append(lv)
-            print(f"[{args.label}] {c:>3} clients: {lv['ok']}/{n} ok, {lv['agg_tok_s']:.1f} tok/s, "
+            hit = f" (time budget hit, {n} planned)" if lv["budget_hit"] else ""
+            print(f"[{args.label}] {c:>3} clients: {lv['ok']}/{lv['requests']} ok{hit}, {lv['agg_tok_s']:.1f} tok/s, "
                   f"TTFT p50 {fmt(lv['ttft_p50_ms'])} ms p99 {fmt(lv['ttft_p99_ms'])} ms, "
                   f"load {lv['loadavg_1m_start']:.2f}->{lv['loadavg_1m_end']:.2f}", file=sys.stderr, flush=True)
             if lv["n_errors"]:
@@ -350,9 +364,11 @@ def main():
     print(f"{'clients':>7} | {'reqs':>4} | {'tok/s':>8} | {'TTFT p50':>9} | {'TTFT p99':>9} | "
           f"{'1-req tok/s':>11} | {'load':>11}")
     for lv in out["levels"]:
-        print(f"{lv['clients']:>7} | {lv['ok']:>4} | {lv['agg_tok_s']:>8.1f} | {fmt(lv['ttft_p50_ms']):>9} | "
+        print(f"{lv['clients']:>7} | {lv['ok']:>4}{'*' if lv['budget_hit'] else ' '}| {lv['agg_tok_s']:>8.1f} | {fmt(lv['ttft_p50_ms']):>9} | "
               f"{fmt(lv['ttft_p99_ms']):>9} | {fmt(lv['per_request_decode_tok_s_p50']):>11} | "
               f"{lv['loadavg_1m_start']:>5.2f}-{lv['loadavg_1m_end']:<5.2f}")
+    if any(lv["budget_hit"] for lv in out["levels"]):
+        print("* level cut short by --level-budget-s (fewer requests than planned)")
     if "scaling" in out:
         s = out["scaling"]
         print(f"aggregate throughput scaling {s['to']}/{s['from']} clients: {s['ratio']:.2f}x")
