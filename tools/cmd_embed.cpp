@@ -21,29 +21,8 @@
 #include "commands.h"
 #include "share/embedder/embedder.h"
 
-#ifndef KVS_SOURCE_DIR
-#define KVS_SOURCE_DIR ""
-#endif
 
 namespace kvs::cli {
-
-static constexpr const char* kDefaultEmbedder = "all-MiniLM-L6-v2.gguf";
-
-// The embedder to load: --embedder flag, else $KVS_EMBEDDER, else the default embedder under models/ of the source
-// tree this binary was built from, ./models/, or ~/.cache/kvshare/models/ (scripts/fetch_embedder.sh puts it
-// there). Empty when none exists.
-std::string resolve_embedder_path(const std::string& flag) {
-  namespace fs = std::filesystem;
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("KVS_EMBEDDER"); env && *env) return env;
-  std::vector<fs::path> candidates = {fs::path(KVS_SOURCE_DIR) / "models" / kDefaultEmbedder,
-                                      fs::path("models") / kDefaultEmbedder};
-  if (const char* home = std::getenv("HOME")) candidates.push_back(fs::path(home) / ".cache/kvshare/models" / kDefaultEmbedder);
-  std::error_code ec;
-  for (const auto& c : candidates)
-    if (!c.empty() && fs::is_regular_file(c, ec)) return c.string();
-  return "";
-}
 
 namespace {
 
@@ -185,8 +164,7 @@ void add_embed(CLI::App& app, int& exit_code) {
   auto* j = sub->add_option("--jsonl", a->jsonl, "File with one JSON string per line; prints one JSON line per line");
   p->excludes(j);
   j->excludes(p);
-  sub->add_option("--embedder", a->embedder, "Embedder GGUF (default: $KVS_EMBEDDER, then models/" +
-                                                 std::string(kDefaultEmbedder) + ")");
+  sub->add_option("--embedder", a->embedder, "Embedder GGUF (default: $KVS_EMBEDDER, then models/all-MiniLM-L6-v2.gguf)");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--ids", a->ids, "Print the WordPiece token ids instead of embeddings");
   sub->add_flag("--one-by-one", a->one_by_one, "With --jsonl: one forward per text instead of packed batches");

@@ -35,9 +35,6 @@
 
 namespace kvs::cli {
 
-// Defined in cmd_embed.cpp: --embedder flag, else $KVS_EMBEDDER, else the default embedder under models/.
-std::string resolve_embedder_path(const std::string& flag);
-
 namespace {
 
 constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";

@@ -1,6 +1,8 @@
 // Tests of the GGUF reader: round trips through tests/gguf_writer.h, typed getters, every corruption the reader
 // must reject (each with a message naming what is wrong), fuzzed inputs (never a crash), and the real model.
 #include <gtest/gtest.h>
+
+#include "test_model_path.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -705,14 +707,7 @@ TEST(GgufOpen, ParseErrorsNameThePath) {
 
 // ---- the real model ---------------------------------------------------------------------------------------
 
-std::string find_model() {
-  if (const char* env = std::getenv("KVS_MODEL"); env != nullptr && *env != '\0') return env;
-  for (const char* p : {"models/SmolLM2-135M-Instruct.Q4_1.gguf", "../models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                        "../../models/SmolLM2-135M-Instruct.Q4_1.gguf"}) {
-    if (std::filesystem::is_regular_file(p)) return p;
-  }
-  return "";
-}
+std::string find_model() { return kvs::testing::default_model_path(); }
 
 TEST(GgufRealModel, SmolLM2Q4_1) {
   const std::string path = find_model();

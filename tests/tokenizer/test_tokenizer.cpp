@@ -9,6 +9,8 @@
 // tests/python/test_tokenizer_ref.py compares 2,200 strings against the same reference.
 #include <gtest/gtest.h>
 
+#include "test_model_path.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -518,14 +520,7 @@ TEST(ChatTemplate, Errors) {
 
 // ---------------------------------------------------------------- the real SmolLM2 tokenizer
 
-std::string find_model() {
-  if (const char* env = std::getenv("KVS_MODEL"); env != nullptr && *env != '\0') return env;
-  for (const char* p : {"models/SmolLM2-135M-Instruct.Q4_1.gguf", "../models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                        "../../models/SmolLM2-135M-Instruct.Q4_1.gguf"}) {
-    if (std::filesystem::is_regular_file(p)) return p;
-  }
-  return "";
-}
+std::string find_model() { return kvs::testing::default_model_path(); }
 
 class SmolLm : public ::testing::Test {
  protected:
