@@ -498,3 +498,40 @@ def test_sigterm_finishes_inflight_request_then_exits_0(tmp_path, kvs_bin, kvs_m
     s.stop()
     log = s.log_path.read_text()
     assert "SIGTERM received" in log and "stopped" in log
+
+
+PASSAGE = ("Asthma is a chronic disease of the airways that carry air to and from the lungs. In people with asthma the "
+           "inside walls of the airways are inflamed and swollen, which makes them very sensitive. When the airways "
+           "react, the muscles around them tighten and less air flows into the lungs. Common symptoms include "
+           "wheezing, coughing, chest tightness and shortness of breath, often worse at night or early in the "
+           "morning. Triggers include allergens, smoke, cold air, exercise and respiratory infections. Treatment "
+           "combines long-term control medicines such as inhaled corticosteroids with quick-relief inhalers.")
+
+
+def test_semantic_sharing_report_and_share_domains(server):
+    """A paraphrased RAG-style request of the same share domain reuses the donor's KV (report + cached_tokens);
+    the same request from another share domain never sees that donor."""
+    def ask(preamble, question, tenant):
+        body = chat_body(f"{preamble}\nReference passage:\n{PASSAGE}\nQuestion: {question}", max_tokens=8,
+                         temperature=0, kvshare={"report": True})
+        status, _, raw = server.post("/v1/chat/completions", body, tenant=tenant)
+        assert status == 200, raw
+        return json.loads(raw)
+
+    donor = ask("User profile: nurse in Lyon.", "What are the symptoms of asthma?", "probe")
+    assert donor["kvshare"]["mode"] in ("full", "prefix")
+    shared = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "probe")
+    rep = shared["kvshare"]
+    assert rep["mode"] == "semantic", rep
+    assert rep["donor_similarity"] >= 0.8
+    assert rep["reused_tokens"] + rep["recomputed_tokens"] == rep["total_tokens"] == shared["usage"]["prompt_tokens"]
+    assert shared["usage"]["prompt_tokens_details"]["cached_tokens"] == rep["reused_tokens"] > rep["total_tokens"] // 2
+    other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "globex")
+    assert other["kvshare"]["mode"] != "semantic"
+    assert other["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    # Opting out per request.
+    full = server.post("/v1/chat/completions", chat_body("Which signs show asthma?", max_tokens=4,
+                                                         kvshare={"mode": "full", "report": True}), tenant="probe")
+    assert full[0] == 200 and json.loads(full[2])["kvshare"]["mode"] == "full"
+    status, err = error_of(server.post("/v1/chat/completions", chat_body("hi", kvshare={"mode": "magic"})))
+    assert status == 400
