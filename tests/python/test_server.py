@@ -1,7 +1,8 @@
 """End-to-end tests of `kvshare serve` with the official OpenAI client and raw HTTP.
 
-One server (module fixture) holds four tenants: acme and initech share the share domain "acme", globex has its own,
-probe (its own domain) only measures token counts. Other servers are started for the 429 and SIGTERM tests.
+One server (module fixture) holds five tenants: acme and initech share the share domain "acme", globex has its own,
+probe (its own domain) measures token counts, outsider (its own domain) sends a single request. Other servers are
+started for the 429 and SIGTERM tests.
 Outputs are compared under greedy decoding; cache effects are asserted on counters (usage, /metrics), never on time.
 """
 import concurrent.futures as cf
@@ -21,7 +22,7 @@ from openai import OpenAI
 from conftest import KVS_BIN, KVS_MODEL
 
 KEYS = {"acme": "sk-acme-0123456789", "initech": "sk-initech-0123456789", "globex": "sk-globex-0123456789",
-        "probe": "sk-probe-0123456789"}
+        "probe": "sk-probe-0123456789", "outsider": "sk-outsider-0123456789"}
 CONFIG = {
     "limits": {"max_body_bytes": 1 << 20, "default_max_tokens": 32, "shutdown_grace_s": 30},
     "tenants": [
@@ -29,6 +30,7 @@ CONFIG = {
         {"name": "initech", "api_keys": [KEYS["initech"]], "share_domain": "acme"},
         {"name": "globex", "api_keys": [KEYS["globex"]]},
         {"name": "probe", "api_keys": [KEYS["probe"]]},
+        {"name": "outsider", "api_keys": [KEYS["outsider"]]},
     ],
 }
 BLOCK = 16
@@ -526,9 +528,14 @@ def test_semantic_sharing_report_and_share_domains(server):
     assert rep["donor_similarity"] >= 0.8
     assert rep["reused_tokens"] + rep["recomputed_tokens"] == rep["total_tokens"] == shared["usage"]["prompt_tokens"]
     assert shared["usage"]["prompt_tokens_details"]["cached_tokens"] == rep["reused_tokens"] > rep["total_tokens"] // 2
-    other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "globex")
+    # outsider's share domain has never sent a request: the very same prompt finds neither the donor nor any block.
+    other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "outsider")
     assert other["kvshare"]["mode"] != "semantic"
     assert other["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    # globex has its own earlier requests (their chat-template opening may be cached in its domain), never probe's.
+    other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "globex")
+    assert other["kvshare"]["mode"] != "semantic"
+    assert other["usage"]["prompt_tokens_details"]["cached_tokens"] <= BLOCK * 2 < rep["reused_tokens"]
     # Opting out per request.
     full = server.post("/v1/chat/completions", chat_body("Which signs show asthma?", max_tokens=4,
                                                          kvshare={"mode": "full", "report": True}), tenant="probe")
