@@ -214,6 +214,10 @@ void Engine::maybe_donate(Sequence& seq) {
     blocks.push_back(b);
   }
   std::span<const int32_t> prompt(seq.tokens.data(), seq.n_prompt);
+  // The partial last block too (a copy of its prompt slots: decode keeps writing ours), so that short prompts
+  // lend all their tokens, not only their full blocks.
+  if (static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
+    if (auto tail = kv_->publish_tail(seq.table, seq.params.domain, prompt)) blocks.push_back(*tail);
   donors_->add(seq.params.domain, prompt, blocks, seq.params.embedding);
 }
 

@@ -1,6 +1,7 @@
 #include "kv/kv_manager.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "kv/prefix_hash.h"
 
@@ -61,6 +62,30 @@ void KvManager::publish(BlockTable& table, uint64_t domain, std::span<const int3
     table.last_hash = key.hash;
     ++table.n_published;
   }
+}
+
+std::optional<BlockId> KvManager::publish_tail(const BlockTable& table, uint64_t domain,
+                                               std::span<const int32_t> prompt) {
+  const int32_t bs = block_size();
+  const int64_t full = static_cast<int64_t>(prompt.size()) / bs, n_tail = static_cast<int64_t>(prompt.size()) % bs;
+  if (n_tail == 0 || table.size() <= full) return std::nullopt;
+  std::vector<int32_t> padded(bs, kTailPad);  // (block_size) tail tokens, then padding
+  std::copy(prompt.begin() + full * bs, prompt.end(), padded.begin());
+  const BlockKey key = block_key(domain, chain_hash(domain, prompt, full, bs), padded);
+  if (auto hit = pool_.lookup(key, padded)) return hit;
+  auto ids = pool_.allocate(1);
+  if (!ids.is_ok()) return std::nullopt;
+  const BlockId dst = ids.value()[0], src = table.ids()[full];
+  const size_t bytes = static_cast<size_t>(n_tail * storage_.head_dim()) * sizeof(float);
+  for (int64_t l = 0; l < storage_.n_layer(); ++l)
+    for (int64_t h = 0; h < storage_.n_kv_head(); ++h) {
+      std::memcpy(storage_.k(l, dst, h), storage_.k(l, src, h), bytes);
+      std::memcpy(storage_.v(l, dst, h), storage_.v(l, src, h), bytes);
+    }
+  const bool cached = pool_.cache_block(dst, key, padded);
+  KVS_CHECK(cached);  // the lookup above missed, so no block holds the key
+  pool_.release(dst);  // free but cached: the LRU decides how long the tail lives
+  return dst;
 }
 
 }  // namespace kvs::kv

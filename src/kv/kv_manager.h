@@ -7,9 +7,14 @@
 //   adopt_prefix  takes references on those blocks into a sequence's table
 //   reserve       grows a table so it covers n slots (allocating fresh blocks); fails when the pool is dry
 //   publish       registers the sequence's newly completed full blocks in the prefix cache
+//   publish_tail  copies a prompt's last, partial block into a block of its own and caches it under a tail key
+//                 (the chain hash of the prompt's full blocks + the tail tokens padded with kTailPad), so a
+//                 donor can lend its whole prompt; tail keys never match a prefix lookup (real token ids are
+//                 >= 0), and the block is evictable like any cached block
 //   release       drops the sequence's references (blocks stay cached until evicted)
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -47,6 +52,11 @@ class KvManager {
   Status reserve(BlockTable& table, int64_t n_slots);
   // Publishes every full block whose slots are all computed (n_computed slots, tokens[0..n_computed)).
   void publish(BlockTable& table, uint64_t domain, std::span<const int32_t> tokens, int64_t n_computed);
+  // REQUIRES: the slots [full * block_size, prompt.size()) of table's block `full` hold the prompt's exactly
+  // computed tail (full = prompt.size() / block_size). Returns the cached tail block (an existing one when an
+  // identical tail of the same chain is cached already), or nullopt when the prompt has no partial block, the
+  // table does not cover it, or the pool cannot supply a block.
+  std::optional<BlockId> publish_tail(const BlockTable& table, uint64_t domain, std::span<const int32_t> prompt);
   void release(BlockTable& table) { table.clear(); }
 
  private:

@@ -18,4 +18,11 @@ BlockKey block_key(uint64_t domain, uint64_t parent_hash, std::span<const int32_
   return BlockKey{h, domain, parent_hash};
 }
 
+uint64_t chain_hash(uint64_t domain, std::span<const int32_t> prompt, int64_t n_blocks, int32_t block_size) {
+  uint64_t h = 0;
+  for (int64_t i = 0; i < n_blocks; ++i)
+    h = block_key(domain, h, prompt.subspan(static_cast<size_t>(i * block_size), static_cast<size_t>(block_size))).hash;
+  return h;
+}
+
 }  // namespace kvs::kv

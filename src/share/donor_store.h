@@ -1,14 +1,18 @@
 // DonorStore: prompts whose KV can be lent to later, similar prompts of the same share domain.
 //
 // A donor is an exactly computed prompt (never one built from another donor: approximations do not compound)
-// whose leading full blocks were published in the prefix cache. The store does not pin those blocks: the pool's
-// LRU decides. When a block is evicted (BlockPool eviction listener -> on_block_evicted), every donor holding it
-// is truncated to the blocks before it; a donor with no block left leaves the store and the ANN index.
+// whose leading full blocks were published in the prefix cache, optionally followed by its tail block (the
+// prompt's last, partial block, cached under a tail key by KvManager::publish_tail). The store does not pin
+// those blocks: the pool's LRU decides. When a block is evicted (BlockPool eviction listener ->
+// on_block_evicted), every donor holding it is truncated to the blocks before it; a donor with no block left
+// leaves the store and the ANN index.
 //
 // Invariants: for every donor, blocks[0, n_valid) are cached in the pool with the donor's chain keys, so
-// tokens[0, n_valid * block_size) have their K/V at positions 0.. in those blocks; index membership == store
-// membership; at most max_donors donors (oldest dropped first).
+// tokens[0, usable_tokens) have their K/V at positions 0.. in those blocks; blocks.size() * block_size <
+// tokens.size() + block_size (at most one partial block, the last); index membership == store membership; at
+// most max_donors donors (oldest dropped first).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -25,16 +29,19 @@ struct Donor {
   uint64_t id = 0;
   uint64_t domain = 0;
   std::vector<int32_t> tokens;        // the donor's prompt
-  std::vector<kv::BlockId> blocks;    // its published full blocks, in order
+  std::vector<kv::BlockId> blocks;    // its published full blocks, in order, then possibly its tail block
   int32_t n_valid = 0;                // leading blocks still cached
-  int64_t usable_tokens(int32_t block_size) const { return static_cast<int64_t>(n_valid) * block_size; }
+  int64_t usable_tokens(int32_t block_size) const {
+    return std::min<int64_t>(static_cast<int64_t>(n_valid) * block_size, static_cast<int64_t>(tokens.size()));
+  }
 };
 
 class DonorStore {
  public:
   DonorStore(int dim, size_t max_donors) : index_(dim), max_donors_(max_donors) {}
 
-  // Adds a donor (its blocks must be published). Returns its id, or 0 when it has no full block.
+  // Adds a donor (its blocks must be cached: full blocks, then at most the tail). Returns its id, or 0 when it
+  // has no block.
   uint64_t add(uint64_t domain, std::span<const int32_t> prompt, std::span<const kv::BlockId> blocks,
                std::span<const float> embedding);
   const Donor* get(uint64_t id) const;

@@ -81,6 +81,54 @@ TEST(KvManager, ReserveFailsCleanlyWhenPoolIsDry) {
   EXPECT_EQ(m.pool().num_free(), 4);
 }
 
+TEST(KvManager, PublishTailCopiesThePartialBlockUnderAKeyPrefixLookupsNeverMatch) {
+  KvManager m(geom(), 8);  // block_size 4
+  auto prompt = seq(10);   // 2 full blocks + a tail of 2 tokens
+  KvStorage& st = m.storage();
+  BlockId tail = kNullBlock;
+  {
+    BlockTable a;
+    ASSERT_TRUE(m.reserve(a, 12).is_ok());
+    // Distinct values in every slot of the partial block (layer, head, slot, dim).
+    for (int64_t l = 0; l < st.n_layer(); ++l)
+      for (int64_t i = 0; i < st.block_size() * st.head_dim(); ++i) {
+        st.k(l, a.ids()[2], 0)[i] = static_cast<float>(1000 * l + i);
+        st.v(l, a.ids()[2], 0)[i] = static_cast<float>(-1000 * l - i);
+      }
+    m.publish(a, 3, prompt, 10);
+    auto t = m.publish_tail(a, 3, prompt);
+    ASSERT_TRUE(t.has_value());
+    tail = *t;
+    EXPECT_NE(tail, a.ids()[2]);  // a copy: the sequence keeps writing its own block
+    EXPECT_TRUE(m.pool().block(tail).cached);
+    EXPECT_EQ(m.pool().block(tail).ref_count, 0);  // evictable at once
+    for (int64_t l = 0; l < st.n_layer(); ++l)
+      for (int64_t i = 0; i < 2 * st.head_dim(); ++i) {  // the 2 prompt slots, not the rest
+        EXPECT_EQ(st.k(l, tail, 0)[i], static_cast<float>(1000 * l + i));
+        EXPECT_EQ(st.v(l, tail, 0)[i], static_cast<float>(-1000 * l - i));
+      }
+    // The same prompt again finds the cached tail instead of a new copy; another domain gets its own.
+    EXPECT_EQ(m.publish_tail(a, 3, prompt), tail);
+    auto other = m.publish_tail(a, 4, prompt);
+    ASSERT_TRUE(other.has_value());
+    EXPECT_NE(*other, tail);
+    // A prompt without a partial block has no tail.
+    EXPECT_FALSE(m.publish_tail(a, 3, seq(8)).has_value());
+  }
+  EXPECT_EQ(m.pool().num_free(), m.pool().num_usable());
+  // Prefix lookups never return a tail block, whatever the prompt continues with.
+  for (int32_t next : {0, 100, 108, 110}) {
+    auto longer = seq(12);
+    longer[10] = next;
+    for (BlockId id : m.match_prefix(3, longer)) EXPECT_NE(id, tail);
+    EXPECT_EQ(m.match_prefix(3, longer).size(), 2u);
+  }
+  // It is evicted like any cached block (LRU), after which the key is free again.
+  m.pool().drop_cache();
+  EXPECT_FALSE(m.pool().block(tail).cached);
+  EXPECT_TRUE(m.pool().check_invariants().is_ok());
+}
+
 TEST(KvManager, BudgetToBlocks) {
   KvGeometry g{30, 3, 64, 16};
   // 2 (K,V) * 30 layers * 16 slots * 3 heads * 64 dims * 4 bytes = 737280 bytes per block.
