@@ -2,6 +2,7 @@
 // modes on the real engine, scored against the full-prefill run.
 //   kvshare eval --workload rag|paraphrase [--n 200] [--max-tokens 48]
 //                [--modes full,prefix,semantic,naive,response-cache] [--sweep|--no-sweep] [--sweep-r 0,5,...]
+//                [--deviation kv|attn-v]   (modes may also name semantic-attn: semantic with attn-v)
 //                [--out DIR] [--model PATH] [--embedder PATH] [--data PATH] [--threads N] [--kv-mib MiB]
 //       writes DIR/eval_<workload>.{json,md} and PNG plots, prints the Markdown tables to stdout; progress on
 //       stderr.
@@ -40,7 +41,7 @@ namespace {
 constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
-  std::string precision = "f32";
+  std::string precision = "f32", deviation = "kv";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
@@ -178,6 +179,7 @@ int run_eval(const EvalArgs& a) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 2;
   }
+  share::parse_deviation_scorer(a.deviation, &rc.deviation);  // checked by CLI11 (IsMember)
   rc.modes = modes.value();
   rc.sweep = sweep;
   const int64_t runs = static_cast<int64_t>(rc.modes.size() + rc.sweep.size());
@@ -220,7 +222,7 @@ void add_eval(CLI::App& app, int& exit_code) {
   mo->excludes(w);
   sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
-  sub->add_option("--modes", a->modes, "Comma-separated: full,prefix,semantic,naive,response-cache (full always runs)");
+  sub->add_option("--modes", a->modes, "Comma-separated: full,prefix,semantic,semantic-attn,naive,response-cache (full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");
@@ -235,6 +237,10 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--window", a->window, "Groups / passages in flight in the stream")->check(CLI::Range(1, 1000));
   sub->add_option("--recompute-ratio", a->recompute_ratio, "Planner r for the semantic mode (default 0.15)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--deviation", a->deviation,
+                  "Deviation scorer of semantic and the sweep: kv (CacheBlend, default) or attn-v (the mode "
+                  "semantic-attn always uses attn-v)")
+      ->check(CLI::IsMember({"kv", "attn-v"}));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")
       ->check(CLI::Range(-1.0, 1.0));

@@ -35,6 +35,7 @@ struct ServeArgs {
   std::string host, config, model, embedder;
   bool no_semantic = false;
   double recompute_ratio = 0.15;
+  std::string deviation = "kv";
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -143,6 +144,7 @@ int run_serve(const ServeArgs& a) {
   // Semantic sharing (on by default): needs the sentence embedder (scripts/fetch_embedder.sh).
   std::unique_ptr<share::Embedder> embedder;
   ec.planner.recompute_ratio = a.recompute_ratio;
+  share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
     share::EmbedderOptions eo;
@@ -217,6 +219,10 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_flag("--no-semantic", a->no_semantic, "Disable semantic KV sharing (exact prefix caching only)");
   sub->add_option("--recompute-ratio", a->recompute_ratio, "Share of reused tokens recomputed by deviation (default 0.15)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--deviation", a->deviation,
+                  "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
+                  "(attention-weighted V deviation); default kv")
+      ->check(CLI::IsMember({"kv", "attn-v"}));
   sub->add_option("--max-waiting", a->max_waiting, "Queued requests before 429 (default 256)")->check(CLI::Range(0, 1 << 20));
   sub->callback([a, sub, &exit_code] {
     a->host_set = sub->count("--host") > 0;

@@ -45,6 +45,7 @@ struct EngineConfig {
   int32_t max_donors = 4096;
   int32_t max_edit_distance = 1024;
   int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
+  share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
 };
 
 class Engine {

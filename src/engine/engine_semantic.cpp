@@ -12,30 +12,14 @@
 
 #include "engine/engine.h"
 #include "kv/rope_shift.h"
+#include "share/deviation_score.h"
 
 namespace kvs::engine {
 
 namespace {
 
-// Relative deviation of one slot at one layer: ||k_new - k_old|| / ||k_new|| + ||v_new - v_old|| / ||v_new||,
-// over all KV heads. k_new/v_new: (kv_dim); the old values are read from the cache.
-float slot_deviation(const kv::KvStorage& kv, int64_t layer, int32_t block, int64_t off, const float* k_new,
-                     const float* v_new) {
-  const int64_t hd = kv.head_dim();
-  double dk = 0, nk = 0, dv = 0, nv = 0;
-  for (int64_t g = 0; g < kv.n_kv_head(); ++g) {
-    const float* ko = kv.k(layer, block, g) + off * hd;
-    const float* vo = kv.v(layer, block, g) + off * hd;
-    for (int64_t i = 0; i < hd; ++i) {
-      const double a = k_new[g * hd + i], b = v_new[g * hd + i];
-      dk += (a - ko[i]) * (a - ko[i]);
-      nk += a * a;
-      dv += (b - vo[i]) * (b - vo[i]);
-      nv += b * b;
-    }
-  }
-  return static_cast<float>(std::sqrt(dk / std::max(nk, 1e-12)) + std::sqrt(dv / std::max(nv, 1e-12)));
-}
+// At most this many query rows weigh the attention-weighted V deviation (the last ones: nearest the answer).
+constexpr size_t kMaxAttnQueries = 64;
 
 }  // namespace
 
@@ -125,21 +109,57 @@ bool Engine::try_semantic(Sequence& seq) {
   std::vector<float> scores;
   bool fell_back = false;
   model::ForwardHooks hooks;
-  hooks.on_layer_kv = [&](int layer, std::span<const int32_t> rows, const float* k, const float* v) {
+  const share::DeviationScorer scorer = seq.params.deviation.value_or(cfg_.deviation);
+  hooks.on_layer_kv = [&](int layer, std::span<const int32_t> rows, const float* q, const float* k, const float* v) {
     std::vector<int32_t> keep;
     // Layer 0's K/V depend only on the token and its position, so reused rows match exactly there; context
     // differences show from layer 1 on (CacheBlend selects at layer 1 too). Rows are all still active here.
     if (layer != cfg_.blend_layer) return keep;  // keep all remaining rows
-    const int64_t kvd = hp.kv_dim();
+    const share::HeadShape hs{hp.n_head, hp.n_head_kv, hp.head_dim};
+    const int64_t kvd = hs.kv_dim();
+    const kv::KvStorage& st = kv_->storage();
+    auto slot_k = [&](int32_t p) { return st.k(layer, seq.table.ids()[p / bs], 0) + (p % bs) * hs.head_dim; };
+    auto slot_v = [&](int32_t p) { return st.v(layer, seq.table.ids()[p / bs], 0) + (p % bs) * hs.head_dim; };
+    const int64_t stride = st.block_size() * hs.head_dim;  // between KV heads of one slot
     if (!naive) {
+      // Rows are the positions [first, n) in order, all still active here; the cache still holds the reused
+      // (donor) K/V of those positions, and exact K/V before `first`.
       scores.assign(candidates.size(), 0.0f);  // candidates inside the shared prefix are exact: 0
       for (size_t c = 0; c < candidates.size(); ++c) {
         const int32_t p = candidates[c];
         if (p < first) continue;
-        const int64_t row = p - first;  // rows are the positions [first, n) in order; all active up to here
-        scores[c] = slot_deviation(kv_->storage(), layer, seq.table.ids()[p / bs], p % bs, k + row * kvd, v + row * kvd);
+        scores[c] = share::relative_kv_deviation(hs, k + (p - first) * kvd, v + (p - first) * kvd, slot_k(p), slot_v(p),
+                                                 stride);
       }
-      auto r = share::refine_with_deviation(plan, scores, pc, ratio);
+      std::vector<float> rank;
+      if (scorer == share::DeviationScorer::kAttnV) {
+        std::vector<float> k_all(static_cast<size_t>(n) * kvd);  // (n, kv_dim) this layer's K, fresh past `first`
+        for (int32_t p = 0; p < n; ++p)
+          for (int64_t g = 0; g < hs.n_head_kv; ++g)
+            std::copy_n(p >= first ? k + (p - first) * kvd + g * hs.head_dim : slot_k(p) + g * stride, hs.head_dim,
+                        k_all.begin() + p * kvd + g * hs.head_dim);
+        std::vector<int32_t> q_pos;  // the rows recomputed anyway (inserted + last), the last kMaxAttnQueries
+        for (int32_t p : plan.recompute.positions())
+          if (p >= first) q_pos.push_back(p);
+        if (q_pos.size() > kMaxAttnQueries) q_pos.erase(q_pos.begin(), q_pos.end() - kMaxAttnQueries);
+        const int64_t qd = hs.n_head * hs.head_dim;
+        std::vector<float> qs(q_pos.size() * qd);  // (q_pos, n_head * head_dim)
+        for (size_t i = 0; i < q_pos.size(); ++i) std::copy_n(q + (q_pos[i] - first) * qd, qd, qs.begin() + i * qd);
+        std::vector<float> dv(candidates.size() * hs.n_head_kv, 0.0f);  // (candidates, n_head_kv)
+        for (size_t c = 0; c < candidates.size(); ++c) {
+          const int32_t p = candidates[c];
+          if (p < first) continue;
+          for (int64_t g = 0; g < hs.n_head_kv; ++g) {
+            const float* vn = v + (p - first) * kvd + g * hs.head_dim;
+            const float* vo = slot_v(p) + g * stride;
+            double d2 = 0;
+            for (int64_t t = 0; t < hs.head_dim; ++t) d2 += (vn[t] - vo[t]) * (vn[t] - vo[t]);
+            dv[c * hs.n_head_kv + g] = static_cast<float>(std::sqrt(d2));
+          }
+        }
+        rank = share::attention_weighted_v_deviation(hs, k_all, n, qs, q_pos, dv, candidates);
+      }
+      auto r = share::refine_with_deviation(plan, scores, pc, ratio, rank);
       if (r.is_ok() && r.value() == share::RefineOutcome::kFellBack) {
         fell_back = true;
         return keep;  // full: keep every row

@@ -14,6 +14,7 @@
 
 #include "base/status.h"
 #include "engine/sampler.h"
+#include "share/deviation_select.h"
 
 namespace kvs::engine {
 
@@ -35,6 +36,7 @@ struct RequestParams {
   std::string share_text;          // text whose embedding finds donors (empty: no semantic sharing)
   std::vector<float> embedding;    // of share_text; computed by the engine at admission when empty
   double recompute_ratio = -1;     // per-request r in [0, 1]; < 0: the server's default
+  std::optional<share::DeviationScorer> deviation;  // per-request scorer; nullopt: the server's default
 };
 
 // What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).

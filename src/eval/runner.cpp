@@ -75,6 +75,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching) {
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
+  ec.deviation = cfg.deviation;
   ec.prefix_cache = caching;
   ec.semantic = caching;
   return ec;
@@ -85,17 +86,18 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching) {
 Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
   static const std::vector<std::pair<std::string, ModeKind>> kNames = {
       {"full", ModeKind::kFull},   {"prefix", ModeKind::kPrefix},           {"semantic", ModeKind::kSemantic},
-      {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}};
+      {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic}};
   std::vector<ModeSpec> out;
   std::set<std::string> seen;
   for (const auto& name : split_list(list)) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& p) { return p.first == name; });
     if (it == kNames.end())
-      return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, naive, response-cache)");
+      return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, naive, response-cache)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
-    out.push_back({name, it->second, -1});
+    out.push_back({name, it->second, -1, std::nullopt});
+    if (name == "semantic-attn") out.back().deviation = share::DeviationScorer::kAttnV;
   }
-  if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1});
+  if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1, std::nullopt});
   std::stable_partition(out.begin(), out.end(), [](const ModeSpec& m) { return m.kind == ModeKind::kFull; });
   return out;
 }
@@ -191,6 +193,7 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
       }
     }
     if (spec.kind == ModeKind::kSweep) p.recompute_ratio = spec.recompute_ratio;
+    p.deviation = spec.deviation;
     auto r = run_request(eng, std::move(p), static_cast<int>(i));
     if (!r.is_ok())
       return Status(r.status().code(), spec.name + ", request " + std::to_string(i) + ": " + r.status().message());

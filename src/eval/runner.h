@@ -53,9 +53,10 @@ namespace kvs::eval {
 enum class ModeKind { kFull, kPrefix, kSemantic, kNaive, kResponseCache, kSweep };
 
 struct ModeSpec {
-  std::string name;          // "full", "prefix", "semantic", "naive", "response-cache", "r=15%"
+  std::string name;          // "full", "prefix", "semantic", "semantic-attn", "naive", "response-cache", "r=15%"
   ModeKind kind = ModeKind::kFull;
   double recompute_ratio = -1;  // sweep: r in [0, 1]; else -1 (the engine's default)
+  std::optional<share::DeviationScorer> deviation;  // semantic-attn: kAttnV; else the runner's default
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an
@@ -70,6 +71,7 @@ struct RunnerConfig {
   int32_t n_threads = 0;         // 0: all cores
   int64_t kv_cache_mib = 1024;
   share::PlannerConfig planner;  // the server's defaults unless changed
+  share::DeviationScorer deviation = share::DeviationScorer::kKv;  // default scorer (semantic, sweep)
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
 };

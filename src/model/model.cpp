@@ -106,7 +106,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     // Hooks see the fresh K/V before they overwrite the slots (selective recompute compares them with the
     // reused values still in the cache).
     std::vector<int32_t> keep;
-    if (hooks && hooks->on_layer_kv) keep = hooks->on_layer_kv(static_cast<int>(l), rows, k.data(), v.data());
+    if (hooks && hooks->on_layer_kv) keep = hooks->on_layer_kv(static_cast<int>(l), rows, q.data(), k.data(), v.data());
     // Write this layer's K/V of every active row into its slot.
     for (int64_t i = 0; i < m; ++i) {
       const int32_t r = rows[i];

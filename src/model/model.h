@@ -21,11 +21,13 @@
 
 namespace kvs::model {
 
-// Observers and row selection for selective recompute (CacheBlend): after layer `layer` computed fresh K/V for
-// the active rows, on_layer_kv sees them (k, v: (n_active, kv_dim), rows = ubatch row indices); it may return a
-// subset of `rows` to keep computing from the next layer on (empty optional = keep all).
+// Observers and row selection for selective recompute (CacheBlend): after layer `layer` computed fresh Q/K/V for
+// the active rows, on_layer_kv sees them (q: (n_active, n_head * head_dim), k, v: (n_active, kv_dim), rotated;
+// rows = ubatch row indices) before K/V are written to the cache; it may return a subset of `rows` to keep
+// computing from the next layer on (empty = keep all).
 struct ForwardHooks {
-  std::function<std::vector<int32_t>(int layer, std::span<const int32_t> rows, const float* k, const float* v)>
+  std::function<std::vector<int32_t>(int layer, std::span<const int32_t> rows, const float* q, const float* k,
+                                     const float* v)>
       on_layer_kv;
 };
 

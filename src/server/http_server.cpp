@@ -351,6 +351,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   p.domain = tenant->domain;  // from the key, never from the request
   p.share_mode = r.share_mode;
   p.recompute_ratio = r.recompute_ratio;
+  p.deviation = r.deviation;
   // Donors are found by what the user wrote: the messages' text (the template's scaffolding is the same for all).
   if (kind == ApiKind::kChat) {
     for (const auto& m : r.messages)

@@ -360,7 +360,14 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
             f.fail(invalid_request("'" + key + "' must be one of auto, full, prefix, semantic, naive", key));
         } else if (it.key() == "recompute_ratio" && it->is_number() && it->get<double>() >= 0 && it->get<double>() <= 1) {
           req.recompute_ratio = it->get<double>();
-        } else if (it.key() == "report" || it.key() == "mode" || it.key() == "recompute_ratio") {
+        } else if (it.key() == "deviation" && it->is_string()) {
+          share::DeviationScorer d;
+          if (!share::parse_deviation_scorer(it->get<std::string>(), &d))
+            f.fail(invalid_request("'" + key + "' must be kv or attn-v", key));
+          else
+            req.deviation = d;
+        } else if (it.key() == "report" || it.key() == "mode" || it.key() == "recompute_ratio" ||
+                   it.key() == "deviation") {
           f.fail(invalid_request("'" + key + "' has the wrong type or range", key));
         } else {
           f.fail(invalid_request("Unrecognized argument supplied: " + key, key));

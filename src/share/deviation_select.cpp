@@ -62,4 +62,13 @@ bool should_fall_back(std::span<const float> scores, double threshold, double qu
   return static_cast<double>(deviation_quantile(scores, quantile)) > threshold;
 }
 
+const char* deviation_scorer_name(DeviationScorer s) { return s == DeviationScorer::kAttnV ? "attn-v" : "kv"; }
+
+bool parse_deviation_scorer(const std::string& s, DeviationScorer* out) {
+  if (s == "kv") *out = DeviationScorer::kKv;
+  else if (s == "attn-v") *out = DeviationScorer::kAttnV;
+  else return false;
+  return true;
+}
+
 }  // namespace kvs::share

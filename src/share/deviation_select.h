@@ -11,9 +11,20 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace kvs::share {
+
+// How the engine scores a reused token's deviation at the blend layer.
+//   kKv    CacheBlend's HKVD: ||k_fresh - k_reused|| / ||k_fresh|| + ||v_fresh - v_reused|| / ||v_fresh||.
+//   kAttnV attention-weighted V deviation: sum over the query rows that are recomputed anyway (inserted tokens
+//          and the last one) and heads of softmax(q . k_fresh) at the token times ||v_fresh - v_reused||, i.e.
+//          how much the token's V error reaches those rows' attention outputs.
+// The quality guard always reads the kKv scores (relative, so its threshold does not depend on scale).
+enum class DeviationScorer : uint8_t { kKv, kAttnV };
+const char* deviation_scorer_name(DeviationScorer s);
+bool parse_deviation_scorer(const std::string& s, DeviationScorer* out);
 
 // REQUIRES: n >= 0, ratio in [0, 1].
 int64_t selection_size(int64_t n, double ratio, int64_t budget = -1);

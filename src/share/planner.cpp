@@ -96,7 +96,7 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
 }
 
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
-                                            std::optional<double> ratio) {
+                                            std::optional<double> ratio, std::span<const float> rank) {
   KVS_RETURN_IF_ERROR(cfg.validate());
   if (plan.mode != ReuseMode::kSemantic) return RefineOutcome::kNothingToDo;
   const double r = ratio.value_or(cfg.recompute_ratio);
@@ -105,6 +105,9 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
   if (scores.size() != cand.size())
     return invalid_argument("got " + std::to_string(scores.size()) + " deviation scores for " +
                             std::to_string(cand.size()) + " candidates");
+  if (!rank.empty() && rank.size() != cand.size())
+    return invalid_argument("got " + std::to_string(rank.size()) + " rank scores for " + std::to_string(cand.size()) +
+                            " candidates");
   if (should_fall_back(scores, cfg.guard_threshold, cfg.guard_quantile)) {
     ReusePlan full = full_plan(plan.n_prompt);
     full.fell_back = true;
@@ -113,7 +116,7 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
     plan = std::move(full);
     return RefineOutcome::kFellBack;
   }
-  const std::vector<int32_t> sel = select_by_deviation(scores, cand, r, cfg.recompute_budget);
+  const std::vector<int32_t> sel = select_by_deviation(rank.empty() ? scores : rank, cand, r, cfg.recompute_budget);
   plan.recompute.merge(sel);
   return RefineOutcome::kSelected;
 }

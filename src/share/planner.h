@@ -81,11 +81,14 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg);
 
 enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
 
-// scores[i]: deviation of plan.deviation_candidates()[i], measured at the first layer(s).
+// scores[i]: deviation of plan.deviation_candidates()[i], measured at the first layer(s) (relative K/V
+// deviation: the guard reads these). rank: scores the selection ranks by instead (e.g. attention-weighted V
+// deviation), same length; empty = rank by `scores`.
 // kFellBack: the guard fired, plan is now full_plan(n) with fell_back = true (donor_id and script kept for
 // logs). kSelected: the top-r candidates were added to plan.recompute. kNothingToDo: not a semantic plan.
 // ratio: per-request r (nullopt: cfg.recompute_ratio).
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
-                                            std::optional<double> ratio = std::nullopt);
+                                            std::optional<double> ratio = std::nullopt,
+                                            std::span<const float> rank = {});
 
 }  // namespace kvs::share

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/engine.h"
 #include "test_model_path.h"
@@ -101,6 +102,56 @@ TEST(EngineSemantic, ParaphraseReusesShiftedDonorKv) {
               t2.c_str(), t_full.c_str());
   auto m = e.metrics();
   EXPECT_EQ(m.semantic_hits, 1u);
+  EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
+}
+
+RequestParams chat(const std::string& user, uint64_t domain) {
+  std::vector<tok::ChatMessage> msgs = {{"user", user}};
+  auto tmpl = fx().model->file().get_string("tokenizer.chat_template").value();
+  RequestParams p;
+  p.prompt = fx().tok->encode(tok::apply_chat_template(tmpl, msgs, true).value()).value();
+  p.max_tokens = 8;
+  p.domain = domain;
+  p.share_text = user;
+  return p;
+}
+
+// A short prompt (most of it in its partial last block) lends that block too: the paraphrase reuses the donor's
+// tail ("?<|im_end|>\n<|im_start|>assistant\n"), not only its full blocks. The attention-weighted scorer runs the
+// same path per request.
+TEST(EngineSemantic, ShortDonorsLendTheirTailBlockAndTheAttentionScorerSelects) {
+  ASSERT_TRUE(fx().model && fx().tok) << "default model missing: run scripts/fetch_model.sh";
+  ASSERT_TRUE(fx().emb) << "embedder missing: run scripts/fetch_embedder.sh";
+  EngineConfig cfg;
+  cfg.kv_cache_mib = 64;
+  Engine e(*fx().model, *fx().tok, cfg, fx().emb.get());
+  std::string t1, t2;
+  auto donor = run(e, chat("What are the symptoms of Graves disease ?", 1), &t1);
+  EXPECT_NE(donor.usage.share.mode, "semantic");
+  RequestParams p = chat("What are the signs and symptoms of Graves disease?", 1);
+  p.share_mode = ShareMode::kSemantic;
+  p.deviation = share::DeviationScorer::kAttnV;
+  const int64_t n = static_cast<int64_t>(p.prompt.size());
+  const int64_t bs = cfg.block_size;
+  auto shared = run(e, std::move(p), &t2);
+  ASSERT_EQ(shared.usage.share.mode, "semantic") << shared.usage.share.edit_script;
+  EXPECT_EQ(shared.usage.cached_tokens + shared.usage.share.recomputed_tokens, n);
+  // More reused than the donor's full blocks could give: the tail was lent.
+  const int64_t donor_full = static_cast<int64_t>(donor.usage.prompt_tokens) / bs * bs;
+  const int64_t kept = static_cast<int64_t>(shared.usage.cached_tokens);
+  EXPECT_GT(kept + shared.usage.share.recomputed_tokens, 0);
+  int64_t script_kept = 0;
+  {  // "K27 I3 K8(+3)": count the kept tokens of the edit script summary
+    std::string s = shared.usage.share.edit_script;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] == 'K') script_kept += std::strtol(s.c_str() + i + 1, nullptr, 10);
+  }
+  EXPECT_GT(script_kept, donor_full) << shared.usage.share.edit_script;
+  EXPECT_FALSE(t2.empty());
+  std::printf("short paraphrase: script %s, donor %lld tokens (%lld in full blocks), reused %lld / %lld\n",
+              shared.usage.share.edit_script.c_str(), static_cast<long long>(donor.usage.prompt_tokens),
+              static_cast<long long>(donor_full), static_cast<long long>(kept), static_cast<long long>(n));
+  auto m = e.metrics();
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
 }
 

@@ -103,6 +103,12 @@ TEST(RunnerParsing, ModesSweepAndPercentile) {
   ASSERT_EQ(m->size(), 3u);
   EXPECT_EQ((*m)[0].name, "full");
   EXPECT_EQ((*m)[1].name, "semantic");
+  EXPECT_FALSE((*m)[1].deviation.has_value());  // the runner's default scorer
+  auto a = parse_modes("semantic-attn");
+  ASSERT_TRUE(a.is_ok());
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[1].kind, ModeKind::kSemantic);
+  EXPECT_EQ((*a)[1].deviation, share::DeviationScorer::kAttnV);
   EXPECT_FALSE(parse_modes("full,bogus").is_ok());
   EXPECT_FALSE(parse_modes("prefix,prefix").is_ok());
   auto s = parse_sweep("0,15,100");

@@ -451,6 +451,34 @@ TEST(PlannerRefine, GuardFallsBackToFull) {
   EXPECT_NE(p->to_string().find("full(fell back)"), std::string::npos);
 }
 
+TEST(PlannerRefine, RankScoresChooseTheRowsWhileTheGuardReadsTheRelativeScores) {
+  Seq donor = iota_seq(40, 0), target = iota_seq(4, 100);
+  target.insert(target.end(), donor.begin(), donor.end());  // I4 K40(+4); candidates 4..42
+  auto p = semantic_plan(44, 9, align::align(donor, target));
+  ASSERT_TRUE(p.is_ok());
+  const size_t n_cand = p->deviation_candidates().size();
+  std::vector<float> scores(n_cand, 0.01f), rank(n_cand, 0.0f);
+  scores[0] = 0.3f;  // the relative scores would pick position 4 first...
+  for (size_t i = 10; i < 16; ++i) rank[i] = 1.0f + static_cast<float>(i);  // ...the rank scores pick 14..19
+  auto out = refine_with_deviation(*p, scores, PlannerConfig{}, std::nullopt, rank);
+  ASSERT_TRUE(out.is_ok());
+  EXPECT_EQ(out.value(), RefineOutcome::kSelected);
+  EXPECT_EQ(p->recompute, RecomputeSet::from_positions({0, 1, 2, 3, 14, 15, 16, 17, 18, 19, 43}));
+  // The guard ignores the rank scores: high relative deviation falls back whatever the ranking says.
+  auto q = semantic_plan(44, 9, align::align(donor, target));
+  ASSERT_TRUE(q.is_ok());
+  std::vector<float> bad(n_cand, 0.8f);
+  out = refine_with_deviation(*q, bad, PlannerConfig{}, std::nullopt, rank);
+  ASSERT_TRUE(out.is_ok());
+  EXPECT_EQ(out.value(), RefineOutcome::kFellBack);
+  // Rank scores of the wrong length are an error.
+  auto r = semantic_plan(44, 9, align::align(donor, target));
+  ASSERT_TRUE(r.is_ok());
+  std::vector<float> short_rank(n_cand - 1, 0.0f);
+  EXPECT_EQ(refine_with_deviation(*r, scores, PlannerConfig{}, std::nullopt, short_rank).status().code(),
+            Code::kInvalidArgument);
+}
+
 TEST(PlannerRefine, RejectsWrongScoreCountAndIgnoresNonSemantic) {
   Seq donor = iota_seq(10, 0), target = donor;
   target[5] = 77;
