@@ -103,6 +103,7 @@ bool Engine::try_semantic(Sequence& seq) {
 
   // 4. Selective recompute forward over rows [first, n).
   const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), plan.exact_prefix);
+  KVS_CHECK_MSG(first < n, "the last prompt token must be computed");  // match_prefix and the plan cap at n - 1
   model::UBatch ub;
   for (int32_t p = first; p < n; ++p) ub.add(seq.tokens[p], p, 0, p == n - 1);
   const std::vector<int32_t> candidates = plan.deviation_candidates();

@@ -145,7 +145,7 @@ Status draw_plots(const EvalResult& r, const fs::path& dir, ReportFiles& files) 
       s << quote_gnuplot(m.spec.name) << " " << m.summary.ttft_p50 << " " << m.summary.ttft_p90 << "\n";
     s << "EOD\n"
       << "set title " << quote_gnuplot("kvshare eval (" + r.workload + "): time to first token per mode") << "\n"
-      << "set ylabel 'TTFT (ms)'\nset yrange [0:*]\nset grid ytics\nset key top right\n"
+      << "set ylabel 'TTFT (ms)'\nset yrange [0:*]\nset grid ytics\nset key outside right top\n"
       << "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
       << "set boxwidth 0.9\n"
       << "plot $d using 2:xtic(1) title 'p50' lc rgb '#3b7dd8', '' using 3 title 'p90' lc rgb '#f28e2b'\n";

@@ -171,7 +171,8 @@ Result<ReusePlan> semantic_plan(int32_t n_prompt, int64_t donor_id, const align:
   }
   rec.push_back(n_prompt - 1);
   p.recompute = RecomputeSet::from_positions(std::move(rec));
-  p.exact_prefix = script.exact_prefix();
+  // The last position is always computed (its logits are needed), even when the donor holds the whole prompt.
+  p.exact_prefix = std::min(script.exact_prefix(), n_prompt - 1);
   p.predicted_cost = static_cast<double>(p.recompute.size());
   return p;
 }

@@ -148,6 +148,17 @@ TEST(EngineSemantic, ShortDonorsLendTheirTailBlockAndTheAttentionScorerSelects) 
   }
   EXPECT_GT(script_kept, donor_full) << shared.usage.share.edit_script;
   EXPECT_FALSE(t2.empty());
+  // The donor's very prompt again: every token but the last comes from the donor (exact KV: same tokens, same
+  // positions), so the answer is the donor's, token for token.
+  std::string t3;
+  RequestParams again = chat("What are the symptoms of Graves disease ?", 1);
+  again.share_mode = ShareMode::kSemantic;
+  const int64_t n_again = static_cast<int64_t>(again.prompt.size());
+  auto same = run(e, std::move(again), &t3);
+  ASSERT_EQ(same.usage.share.mode, "semantic") << same.usage.share.edit_script;
+  EXPECT_EQ(same.usage.cached_tokens, n_again - 1);
+  EXPECT_EQ(same.usage.share.recomputed_tokens, 1);
+  EXPECT_EQ(t3, t1);
   std::printf("short paraphrase: script %s, donor %lld tokens (%lld in full blocks), reused %lld / %lld\n",
               shared.usage.share.edit_script.c_str(), static_cast<long long>(donor.usage.prompt_tokens),
               static_cast<long long>(donor_full), static_cast<long long>(kept), static_cast<long long>(n));

@@ -269,11 +269,13 @@ def test_prefix_cache_reuse_and_share_domains(server):
     full_blocks = shared // BLOCK * BLOCK
     assert full_blocks >= 3 * BLOCK, f"the shared prefix must span at least 3 full blocks, has {shared} tokens"
 
-    def ask(tenant, question):
+    # Exact prefix caching on its own (kvshare.mode = prefix): with the default auto mode the planner may serve
+    # these prompts semantically (same system prompt, similar wording), which the last request below checks.
+    def ask(tenant, question, mode="prefix"):
         before = server.metrics()["computed_prompt_tokens_total"]
         status, _, body = server.post("/v1/chat/completions", {
             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
-            "max_tokens": 4, "temperature": 0}, tenant)
+            "max_tokens": 4, "temperature": 0, "kvshare": {"mode": mode}}, tenant)
         assert status == 200, body
         usage = json.loads(body)["usage"]
         after = server.metrics()["computed_prompt_tokens_total"]
@@ -299,6 +301,11 @@ def test_prefix_cache_reuse_and_share_domains(server):
     assert other["prompt_tokens"] == second["prompt_tokens"]
     assert other["prompt_tokens_details"]["cached_tokens"] == 0
     assert computed == other["prompt_tokens"]
+
+    # The default (auto) mode reuses at least the exact prefix blocks, and computes only what it did not reuse.
+    auto, computed = ask("acme", "Do you ship to Canada?", mode="auto")
+    assert auto["prompt_tokens_details"]["cached_tokens"] >= full_blocks
+    assert computed == auto["prompt_tokens"] - auto["prompt_tokens_details"]["cached_tokens"]
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
@@ -329,6 +336,8 @@ def test_auth_errors(server):
     ({"messages": [{"role": "user", "content": "x"}], "frequency_penalty": 1.0}, "frequency_penalty"),
     ({"messages": [{"role": "user", "content": "x"}], "bogus_field": 1}, "bogus_field"),
     ({"messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": True}}, "stream_options"),
+    ({"messages": [{"role": "user", "content": "x"}], "kvshare": {"deviation": "magic"}}, "kvshare.deviation"),
+    ({"messages": [{"role": "user", "content": "x"}], "kvshare": {"deviation": 1}}, "kvshare.deviation"),
 ])
 def test_invalid_requests_are_400(server, body, param):
     status, err = error_of(server.post("/v1/chat/completions", body))
@@ -513,9 +522,9 @@ PASSAGE = ("Asthma is a chronic disease of the airways that carry air to and fro
 def test_semantic_sharing_report_and_share_domains(server):
     """A paraphrased RAG-style request of the same share domain reuses the donor's KV (report + cached_tokens);
     the same request from another share domain never sees that donor."""
-    def ask(preamble, question, tenant):
+    def ask(preamble, question, tenant, **share):
         body = chat_body(f"{preamble}\nReference passage:\n{PASSAGE}\nQuestion: {question}", max_tokens=8,
-                         temperature=0, kvshare={"report": True})
+                         temperature=0, kvshare={"report": True, **share})
         status, _, raw = server.post("/v1/chat/completions", body, tenant=tenant)
         assert status == 200, raw
         return json.loads(raw)
@@ -536,6 +545,11 @@ def test_semantic_sharing_report_and_share_domains(server):
     other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "globex")
     assert other["kvshare"]["mode"] != "semantic"
     assert other["usage"]["prompt_tokens_details"]["cached_tokens"] <= BLOCK * 2 < rep["reused_tokens"]
+    # The attention-weighted scorer, per request: the same donor, its own ranking of the reused tokens.
+    attn = ask("User profile: pharmacist in Porto, wants plain language.", "Which signs show asthma?", "probe",
+               deviation="attn-v")["kvshare"]
+    assert attn["mode"] == "semantic", attn
+    assert attn["reused_tokens"] + attn["recomputed_tokens"] == attn["total_tokens"]
     # Opting out per request.
     full = server.post("/v1/chat/completions", chat_body("Which signs show asthma?", max_tokens=4,
                                                          kvshare={"mode": "full", "report": True}), tenant="probe")

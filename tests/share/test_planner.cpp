@@ -233,6 +233,17 @@ TEST(PlannerPlan, ExactPrefixIsNotACandidate) {
   EXPECT_EQ(p->deviation_candidates(), (std::vector<int32_t>{21, 22, 23, 24, 25, 26, 27, 28}));
 }
 
+TEST(PlannerPlan, IdenticalDonorStillComputesTheLastToken) {
+  const Seq donor = iota_seq(22, 0);
+  auto p = semantic_plan(22, 3, align::align(donor, donor));  // K22
+  ASSERT_TRUE(p.is_ok());
+  EXPECT_EQ(p->exact_prefix, 21);
+  EXPECT_EQ(p->recompute, RecomputeSet::from_positions({21}));
+  EXPECT_TRUE(p->deviation_candidates().empty());
+  EXPECT_EQ(p->n_reused(), 21);
+  EXPECT_TRUE(p->check().is_ok());
+}
+
 TEST(PlannerPlan, SemanticPlanProperties) {
   std::mt19937 rng(8);
   for (int iter = 0; iter < 1500; ++iter) {
