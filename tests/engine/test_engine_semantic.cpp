@@ -44,16 +44,21 @@ const char* kPassage =
     "loss, fatigue, blurred vision and slow-healing sores. Diabetes can cause serious health complications "
     "including heart disease, blindness, kidney failure, and lower-extremity amputations.";
 
-RequestParams rag(const std::string& preamble, const std::string& question, uint64_t domain, ShareMode mode) {
-  const std::string user = preamble + "\nReference passage:\n" + kPassage + "\nQuestion: " + question;
+// One user turn through the model's chat template, shared by its text.
+RequestParams chat(const std::string& user, uint64_t domain, int32_t max_tokens = 8) {
   std::vector<tok::ChatMessage> msgs = {{"user", user}};
   auto tmpl = fx().model->file().get_string("tokenizer.chat_template").value();
   RequestParams p;
   p.prompt = fx().tok->encode(tok::apply_chat_template(tmpl, msgs, true).value()).value();
-  p.max_tokens = 16;
+  p.max_tokens = max_tokens;
   p.domain = domain;
-  p.share_mode = mode;
   p.share_text = user;
+  return p;
+}
+
+RequestParams rag(const std::string& preamble, const std::string& question, uint64_t domain, ShareMode mode) {
+  RequestParams p = chat(preamble + "\nReference passage:\n" + kPassage + "\nQuestion: " + question, domain, 16);
+  p.share_mode = mode;
   return p;
 }
 
@@ -105,16 +110,6 @@ TEST(EngineSemantic, ParaphraseReusesShiftedDonorKv) {
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
 }
 
-RequestParams chat(const std::string& user, uint64_t domain) {
-  std::vector<tok::ChatMessage> msgs = {{"user", user}};
-  auto tmpl = fx().model->file().get_string("tokenizer.chat_template").value();
-  RequestParams p;
-  p.prompt = fx().tok->encode(tok::apply_chat_template(tmpl, msgs, true).value()).value();
-  p.max_tokens = 8;
-  p.domain = domain;
-  p.share_text = user;
-  return p;
-}
 
 // A short prompt (most of it in its partial last block) lends that block too: the paraphrase reuses the donor's
 // tail ("?<|im_end|>\n<|im_start|>assistant\n"), not only its full blocks. The attention-weighted scorer runs the
