@@ -199,6 +199,7 @@ bool Engine::try_semantic(Sequence& seq) {
     std::vector<float> sorted = scores;
     std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
     rep.deviation_median = sorted[sorted.size() / 2];
+    rep.deviation = share::deviation_scorer_name(scorer);
   }
   seq.usage.cached_tokens = rep.reused_tokens;
   seq.usage.computed_prompt_tokens = recomputed;

@@ -50,6 +50,7 @@ struct ShareReport {
   int64_t recomputed_tokens = 0;   // prompt tokens computed through every layer
   int64_t total_tokens = 0;
   double deviation_median = 0;     // of the scored candidates (semantic)
+  std::string deviation;           // scorer that ranked them: "kv" or "attn-v" (semantic; naive: empty)
 };
 
 struct Usage {

@@ -1,7 +1,6 @@
 #include "kv/kv_manager.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kv/prefix_hash.h"
 
@@ -75,13 +74,10 @@ std::optional<BlockId> KvManager::publish_tail(const BlockTable& table, uint64_t
   if (auto hit = pool_.lookup(key, padded)) return hit;
   auto ids = pool_.allocate(1);
   if (!ids.is_ok()) return std::nullopt;
-  const BlockId dst = ids.value()[0], src = table.ids()[full];
-  const size_t bytes = static_cast<size_t>(n_tail * storage_.head_dim()) * sizeof(float);
-  for (int64_t l = 0; l < storage_.n_layer(); ++l)
-    for (int64_t h = 0; h < storage_.n_kv_head(); ++h) {
-      std::memcpy(storage_.k(l, dst, h), storage_.k(l, src, h), bytes);
-      std::memcpy(storage_.v(l, dst, h), storage_.v(l, src, h), bytes);
-    }
+  const BlockId dst = ids.value()[0];
+  // The whole block: slots past the tail (decode's, or stale) are copied too and never read, since a donor lends
+  // only tokens[0, usable_tokens).
+  storage_.copy_block(table.ids()[full], dst);
   const bool cached = pool_.cache_block(dst, key, padded);
   KVS_CHECK(cached);  // the lookup above missed, so no block holds the key
   pool_.release(dst);  // free but cached: the LRU decides how long the tail lives

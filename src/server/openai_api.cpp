@@ -430,6 +430,7 @@ json share_report_json(const engine::ShareReport& r) {
     j["donor_similarity"] = r.similarity;
     j["edit_script"] = r.edit_script;
     j["deviation_median"] = r.deviation_median;
+    if (!r.deviation.empty()) j["deviation"] = r.deviation;
   }
   return j;
 }

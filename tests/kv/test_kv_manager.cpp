@@ -103,7 +103,7 @@ TEST(KvManager, PublishTailCopiesThePartialBlockUnderAKeyPrefixLookupsNeverMatch
     EXPECT_TRUE(m.pool().block(tail).cached);
     EXPECT_EQ(m.pool().block(tail).ref_count, 0);  // evictable at once
     for (int64_t l = 0; l < st.n_layer(); ++l)
-      for (int64_t i = 0; i < 2 * st.head_dim(); ++i) {  // the 2 prompt slots, not the rest
+      for (int64_t i = 0; i < 2 * st.head_dim(); ++i) {  // the 2 prompt slots (the only ones a donor lends)
         EXPECT_EQ(st.k(l, tail, 0)[i], static_cast<float>(1000 * l + i));
         EXPECT_EQ(st.v(l, tail, 0)[i], static_cast<float>(-1000 * l - i));
       }

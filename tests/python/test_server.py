@@ -549,6 +549,7 @@ def test_semantic_sharing_report_and_share_domains(server):
     attn = ask("User profile: pharmacist in Porto, wants plain language.", "Which signs show asthma?", "probe",
                deviation="attn-v")["kvshare"]
     assert attn["mode"] == "semantic", attn
+    assert attn["deviation"] == "attn-v" and rep["deviation"] == "kv"  # the server's default is CacheBlend's
     assert attn["reused_tokens"] + attn["recomputed_tokens"] == attn["total_tokens"]
     # Opting out per request.
     full = server.post("/v1/chat/completions", chat_body("Which signs show asthma?", max_tokens=4,
