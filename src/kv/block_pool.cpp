@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 namespace kvs::kv {
 
@@ -9,6 +10,7 @@ BlockPool::BlockPool(int32_t n_blocks, int32_t block_size) : block_size_(block_s
   KVS_CHECK(n_blocks >= 2 && block_size > 0);
   blocks_.resize(n_blocks);
   tokens_.assign(static_cast<size_t>(n_blocks) * block_size, -1);
+  evict_queued_.assign(n_blocks, 0);
   for (BlockId i = 0; i < n_blocks; ++i) blocks_[i].id = i;
   for (BlockId i = 1; i < n_blocks; ++i) list_push_back(i);
 }
@@ -33,6 +35,10 @@ void BlockPool::list_push_back(BlockId id) {
 void BlockPool::uncache(BlockId id) {
   KvBlock& b = blocks_[id];
   if (!b.cached) return;
+  if (!evict_queued_[id]) {
+    evict_queued_[id] = 1;
+    evicted_.push_back(id);
+  }
   if (on_evict_) on_evict_(id);
   cache_.erase(b.key.hash);
   b.cached = false;
@@ -92,6 +98,11 @@ std::optional<BlockId> BlockPool::lookup(const BlockKey& key, std::span<const in
   return b.id;
 }
 
+std::vector<BlockId> BlockPool::take_evicted() {
+  for (BlockId id : evicted_) evict_queued_[id] = 0;
+  return std::exchange(evicted_, {});
+}
+
 void BlockPool::drop_cache() {
   for (BlockId id = head_; id >= 0; id = blocks_[id].next) uncache(id);
 }
@@ -124,6 +135,17 @@ Status BlockPool::check_invariants() const {
   }
   for (const auto& [h, id] : cache_)
     if (!blocks_[id].cached || blocks_[id].key.hash != h) return Status(Code::kInternal, "map entry for uncached block");
+  return check_eviction_queue();
+}
+
+Status BlockPool::check_eviction_queue() const {
+  if (static_cast<int32_t>(evicted_.size()) > num_usable()) return Status(Code::kInternal, "eviction queue overflows");
+  std::vector<char> seen(blocks_.size(), 0);
+  for (BlockId id : evicted_) {
+    if (id <= kNullBlock || id >= n_blocks()) return Status(Code::kInternal, "eviction queue holds a bad id");
+    if (seen[id]++) return Status(Code::kInternal, "block " + std::to_string(id) + " queued twice");
+  }
+  if (seen != evict_queued_) return Status(Code::kInternal, "eviction queue flags disagree with the queue");
   return Status::ok();
 }
 

@@ -6,7 +6,11 @@
 //  - a block is on the free list  <=>  ref_count == 0 (and it is not the null block).
 //  - free list order = eviction order: allocate() takes the head (least recently freed); free() appends.
 //  - a block with a hash is in the cache map under that hash; allocate() of a cached free block evicts it
-//    (drops the hash, calls the eviction listener) before handing it out.
+//    (drops the hash, queues its id for take_evicted(), calls the eviction listener if one is set) before
+//    handing it out; drop_cache() evicts the same way.
+//  - eviction queue: every queued id is a real block (not the null block) and appears at most once, so the
+//    queue never holds more than num_usable() ids however long nobody drains it. It holds exactly the blocks
+//    evicted since the last take_evicted(), in order of their first eviction since then.
 //  - a block with ref_count > 0 is never evicted; a cached block (has a hash) is never written: writers own
 //    blocks they allocated and have not published.
 // Thread-compatibility: not thread-safe; the engine thread owns the pool.
@@ -68,7 +72,18 @@ class BlockPool {
     return std::span(tokens_).subspan(static_cast<size_t>(id) * block_size_, block_size_);
   }
 
-  // Called with the id of every cached block just before eviction drops its key.
+  // Returns the ids of the cached blocks evicted (by allocate() or drop_cache()) since the last call, oldest
+  // first, and empties the queue. Modelled on vLLM v1's queued KV events: the owner drains at a safe point
+  // instead of reacting inside allocate().
+  // REQUIRES (of the owner): drain before trusting anything that names cached blocks (e.g. a DonorStore:
+  // `store.apply_evictions(pool.take_evicted())`) -- between an eviction and the drain a block id may already
+  // belong to another sequence, or be cached under another key.
+  std::vector<BlockId> take_evicted();
+  size_t num_evicted_pending() const { return evicted_.size(); }
+
+  // DEPRECATED (the engine switches to take_evicted()): called with the id of every cached block just before
+  // eviction drops its key. Evictions are queued whether or not a listener is set; use one mechanism, not both
+  // (draining after a listener already applied an eviction could truncate a newer holder of the same id).
   void set_eviction_listener(std::function<void(BlockId)> fn) { on_evict_ = std::move(fn); }
 
   // Verifies the invariants above; returns a message naming the first violation.
@@ -81,6 +96,7 @@ class BlockPool {
   void list_remove(BlockId id);
   void list_push_back(BlockId id);
   void uncache(BlockId id);
+  Status check_eviction_queue() const;
 
   int32_t block_size_;
   std::vector<KvBlock> blocks_;
@@ -89,6 +105,8 @@ class BlockPool {
   int32_t n_free_ = 0;
   std::unordered_map<uint64_t, BlockId> cache_;  // key.hash -> block
   std::function<void(BlockId)> on_evict_;
+  std::vector<BlockId> evicted_;    // ids evicted since the last take_evicted(), each at most once
+  std::vector<char> evict_queued_;  // (n_blocks) 1 <=> the block's id is in evicted_
 };
 
 // RAII reference to a pool block: copying touches, destruction releases.

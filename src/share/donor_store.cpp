@@ -1,12 +1,16 @@
 #include "share/donor_store.h"
 
 #include <algorithm>
+#include <string>
 
 namespace kvs::share {
 
 uint64_t DonorStore::add(uint64_t domain, std::span<const int32_t> prompt, std::span<const kv::BlockId> blocks,
                          std::span<const float> embedding) {
-  if (blocks.empty()) return 0;
+  if (blocks.empty() || max_donors_ == 0) return 0;
+  std::vector<kv::BlockId> sorted(blocks.begin(), blocks.end());
+  std::sort(sorted.begin(), sorted.end());
+  KVS_CHECK_MSG(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), "donor names a block twice");
   while (donors_.size() >= max_donors_ && !order_.empty()) {
     uint64_t old = order_.front();
     order_.pop_front();
@@ -31,8 +35,28 @@ const Donor* DonorStore::get(uint64_t id) const {
   return it == donors_.end() ? nullptr : &it->second;
 }
 
+void DonorStore::unlink_blocks(const Donor& d, int32_t from) {
+  for (int32_t i = from; i < d.n_valid; ++i) {
+    auto it = by_block_.find(d.blocks[i]);
+    KVS_CHECK_MSG(it != by_block_.end(), "a valid donor block missing from by_block_");
+    auto& holders = it->second;
+    std::erase(holders, std::pair<uint64_t, int32_t>{d.id, i});
+    if (holders.empty()) by_block_.erase(it);
+  }
+}
+
 void DonorStore::remove(uint64_t id) {
-  if (donors_.erase(id)) index_.remove(id);
+  auto it = donors_.find(id);
+  if (it == donors_.end()) return;
+  unlink_blocks(it->second, 0);
+  donors_.erase(it);
+  index_.remove(id);
+  maybe_compact_order();
+}
+
+void DonorStore::maybe_compact_order() {
+  if (order_.size() <= 2 * donors_.size() + kOrderSlack) return;
+  std::erase_if(order_, [this](uint64_t id) { return !donors_.count(id); });
 }
 
 void DonorStore::on_block_evicted(kv::BlockId block) {
@@ -42,10 +66,53 @@ void DonorStore::on_block_evicted(kv::BlockId block) {
   by_block_.erase(it);
   for (const auto& [id, idx] : holders) {
     auto d = donors_.find(id);
-    if (d == donors_.end() || d->second.blocks[idx] != block) continue;
-    d->second.n_valid = std::min(d->second.n_valid, idx);
-    if (d->second.n_valid == 0) remove(id);
+    KVS_CHECK(d != donors_.end() && idx < d->second.n_valid && d->second.blocks[idx] == block);
+    unlink_blocks(d->second, idx + 1);
+    d->second.n_valid = idx;
+    if (idx == 0) remove(id);
   }
+}
+
+void DonorStore::apply_evictions(std::span<const kv::BlockId> blocks) {
+  for (kv::BlockId b : blocks) on_block_evicted(b);
+}
+
+DonorStoreStats DonorStore::bookkeeping_stats() const {
+  DonorStoreStats s;
+  s.donors = donors_.size();
+  s.order_entries = order_.size();
+  s.by_block_keys = by_block_.size();
+  for (const auto& [block, holders] : by_block_) s.by_block_entries += holders.size();
+  const DonorIndexStats is = index_.stats();
+  s.index_namespaces = is.namespaces;
+  s.index_elements = is.elements;
+  s.index_capacity = is.capacity;
+  s.index_deleted = is.deleted;
+  return s;
+}
+
+Status DonorStore::check_invariants() const {
+  if (max_donors_ > 0 && donors_.size() > max_donors_) return Status(Code::kInternal, "more donors than max_donors");
+  if (order_.size() > 2 * donors_.size() + kOrderSlack) return Status(Code::kInternal, "order_ not compacted");
+  size_t entries = 0;
+  for (const auto& [block, holders] : by_block_) {
+    if (holders.empty()) return Status(Code::kInternal, "empty by_block_ key " + std::to_string(block));
+    for (const auto& [id, idx] : holders) {
+      auto d = donors_.find(id);
+      if (d == donors_.end() || idx >= d->second.n_valid || d->second.blocks[idx] != block)
+        return Status(Code::kInternal, "stale by_block_ entry for block " + std::to_string(block));
+    }
+    entries += holders.size();
+  }
+  size_t valid = 0;
+  for (const auto& [id, d] : donors_) {
+    if (d.n_valid <= 0) return Status(Code::kInternal, "donor " + std::to_string(id) + " kept with no block");
+    valid += d.n_valid;
+  }
+  if (entries != valid) return Status(Code::kInternal, "by_block_ entries != sum of n_valid");
+  KVS_RETURN_IF_ERROR(index_.check_invariants());
+  if (index_.stats().live != donors_.size()) return Status(Code::kInternal, "index membership != store membership");
+  return Status::ok();
 }
 
 }  // namespace kvs::share

@@ -69,5 +69,35 @@ TEST(DonorIndex, RemovedDonorsAndThresholds) {
   EXPECT_EQ(idx.search(7, a, 1, 0.99f).at(0).donor_id, 1u);
 }
 
+// Removed donors' slots are reused: 20,000 adds with at most 12 live donors never grow the graph past its
+// initial capacity, and the live ones are still found.
+TEST(DonorIndex, ReusesDeletedSlotsInsteadOfGrowing) {
+  std::mt19937 rng(9);
+  DonorIndex idx(16);
+  std::vector<std::pair<uint64_t, std::vector<float>>> live;
+  for (uint64_t id = 1; id <= 20000; ++id) {
+    live.push_back({id, unit(rng, 16)});
+    idx.add(3, id, live.back().second);
+    if (live.size() > 12) {
+      const size_t victim = rng() % live.size();
+      idx.remove(live[victim].first);
+      live.erase(live.begin() + victim);
+    }
+    const DonorIndexStats s = idx.stats();
+    ASSERT_EQ(s.live, live.size());
+    ASSERT_LE(s.capacity, DonorIndex::kInitialCapacity);
+    ASSERT_EQ(s.elements, s.live + s.deleted);
+  }
+  EXPECT_TRUE(idx.check_invariants().is_ok()) << idx.check_invariants().to_string();
+  for (const auto& [id, v] : live) {
+    auto r = idx.search(3, v, 1, 0.99f);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].donor_id, id);
+  }
+  for (const auto& [id, v] : live) idx.remove(id);
+  EXPECT_EQ(idx.stats().namespaces, 0u);  // the last donor takes the graph with it
+  EXPECT_EQ(idx.size(3), 0u);
+}
+
 }  // namespace
 }  // namespace kvs::share
