@@ -132,9 +132,12 @@ def discover_model(host, port):
     return None
 
 
-def one_request(host, port, prompt, args):
+def one_request(host, port, prompt, args, messages=None, extra=None):
+    """One streaming chat completion of `prompt` (or of `messages` when given; `extra` adds body fields).
+    Returns TTFT, latency, tokens, the arrival times of the content chunks (s after the send) and the
+    response's "kvshare" share report when the server sent one."""
     body = {
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages if messages is not None else [{"role": "user", "content": prompt}],
         "max_tokens": args.max_tokens,
         "temperature": 0,
         "stream": True,
@@ -143,11 +146,15 @@ def one_request(host, port, prompt, args):
     }
     if args.model:
         body["model"] = args.model
+    if extra:
+        body.update(extra)
     data = json.dumps(body).encode()
     t0 = time.perf_counter()
     ttft = None
     chunks = 0
+    chunk_t = []
     usage_tokens = None
+    share = None
     conn = http.client.HTTPConnection(host, port, timeout=args.request_timeout)
     try:
         conn.request("POST", "/v1/chat/completions", body=data,
@@ -172,8 +179,11 @@ def one_request(host, port, prompt, args):
                 content = (ch.get("delta") or {}).get("content")
                 if content:
                     chunks += 1
+                    chunk_t.append(time.perf_counter() - t0)
                     if ttft is None:
-                        ttft = time.perf_counter() - t0
+                        ttft = chunk_t[-1]
+            if isinstance(ev.get("kvshare"), dict):
+                share = ev["kvshare"]
             u = ev.get("usage")
             if u and u.get("completion_tokens") is not None:
                 usage_tokens = int(u["completion_tokens"])
@@ -184,7 +194,7 @@ def one_request(host, port, prompt, args):
         raise RuntimeError("no content chunk received")
     tokens = usage_tokens if usage_tokens is not None else chunks
     return {"ttft_s": ttft, "latency_s": t1 - t0, "tokens": tokens, "content_chunks": chunks,
-            "usage_reported": usage_tokens is not None}
+            "usage_reported": usage_tokens is not None, "chunk_t": chunk_t, "share": share}
 
 
 def run_level(host, port, conc, prompts, args):

@@ -21,6 +21,21 @@
 # OMP_WAIT_POLICY=PASSIVE unless OMP_WAIT_POLICY is set (shown in the output). Load averages are printed:
 # on a busy box, compare runs only at similar load.
 # Exit status: 0 ok, 1 usage/build/server failure, 2 some requests failed.
+#
+# Mixed paraphrase workload (--mixed; kvshare only, llama.cpp is neither built nor run):
+#   bench/serve_bench.sh --mixed [--threads N] [--levels 1,4,16] [--budget S] [--n N] [--window W] [--check]
+#   --mixed            instead of the comparison: bench/serve_mixed.py runs `kvshare serve` with semantic
+#                      sharing (default) and with --no-semantic, a FRESH server (empty cache) per level and
+#                      mode, same threads. Rag-style prompts (a MedQuAD answer passage + question, per-request
+#                      user profile in front, as in `kvshare eval --workload rag`), half of them paraphrases
+#                      (same passage, another wording of the same focus+qtype) sent only after their original
+#                      completed. Prints per run tok/s, TTFT p50/p99, inter-token latency p50/p99 (all
+#                      requests), the paraphrases' TTFT p50, and per level ITL p99 on/off and paraphrase TTFT
+#                      p50 off/on (issue 8 acceptance at 16 clients: <= 1.25 and >= 2).
+#   --n N              requests per level (half paraphrases; default max(32, 4 x clients))
+#   --window W         pairs per schedule window (default max(4, clients))
+#   --check            exit 3 when the acceptance ratios are not met
+#   --budget S         here: per level and mode; after it no new originals start (default 45)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -28,7 +43,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 source "$HERE/llamacpp_common.sh"
 
 die() { printf '[serve_bench] error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 
 threads="$(nproc)"
 model="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,6 +51,10 @@ levels="1,4,16"
 budget=45
 out=""
 kvs_extra=""
+mixed=0
+mixed_n=0
+mixed_window=0
+check=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) [[ $# -ge 2 ]] || die "--threads needs a value"; threads="$2"; shift 2 ;;
@@ -44,6 +63,10 @@ while [[ $# -gt 0 ]]; do
     --budget)  [[ $# -ge 2 ]] || die "--budget needs a value"; budget="$2"; shift 2 ;;
     --out)     [[ $# -ge 2 ]] || die "--out needs a value"; out="$2"; shift 2 ;;
     --kvshare-args) [[ $# -ge 2 ]] || die "--kvshare-args needs a value"; kvs_extra="$2"; shift 2 ;;
+    --mixed)   mixed=1; shift ;;
+    --n)       [[ $# -ge 2 ]] || die "--n needs a value"; mixed_n="$2"; shift 2 ;;
+    --window)  [[ $# -ge 2 ]] || die "--window needs a value"; mixed_window="$2"; shift 2 ;;
+    --check)   check=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -55,6 +78,27 @@ done
 model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
 kvs="$ROOT/build/kvshare"
 [[ -x "$kvs" ]] || die "$kvs not found: build it first (cmake --build build)"
+
+if [[ $mixed == 1 ]]; then
+  [[ "$mixed_n" =~ ^[0-9]+$ ]] || die "--n must be a non-negative integer"
+  [[ "$mixed_window" =~ ^[0-9]+$ ]] || die "--window must be a non-negative integer"
+  [[ " $kvs_extra " != *" --no-semantic "* ]] || die "--mixed runs --no-semantic itself; drop it from --kvshare-args"
+  if [[ -z "$out" ]]; then out="$(mktemp -d -t kvshare-serve-bench.XXXXXX)"; fi
+  mkdir -p "$out"
+  printf '[serve_bench] mixed paraphrase workload: threads %s, model %s, levels %s, loadavg %s, results in %s\n' \
+    "$threads" "$(basename "$model")" "$levels" "$(cut -d' ' -f1-3 /proc/loadavg)" "$out" >&2
+  margs=(--levels "$levels" --level-budget-s "$budget" --n "$mixed_n" --window "$mixed_window"
+         --log-dir "$out" --json "$out/mixed.json")
+  [[ $check == 1 ]] && margs+=(--check)
+  rc=0
+  # shellcheck disable=SC2086
+  python3 "$HERE/serve_mixed.py" "${margs[@]}" -- "$kvs" serve --host 127.0.0.1 --port '{port}' \
+    --threads "$threads" --model "$model" $kvs_extra || rc=$?
+  [[ $rc == 1 ]] && die "mixed run failed (logs: $out/mixed-*.log)"
+  exit $rc
+fi
+[[ $mixed_n == 0 && $mixed_window == 0 && $check == 0 ]] || die "--n, --window and --check need --mixed"
+
 llamacpp_ensure_built || die "could not build the llama.cpp peer"
 
 if [[ -z "$out" ]]; then out="$(mktemp -d -t kvshare-serve-bench.XXXXXX)"; fi
