@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -36,6 +37,10 @@ struct ServeArgs {
   bool no_semantic = false;
   double recompute_ratio = 0.15;
   std::string deviation = "kv";
+  std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
+  bool cache_aware = true;
+  double max_wait_beyond_fifo_s = 2.0;
+  int blend_layer = 1;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -163,6 +168,22 @@ int run_serve(const ServeArgs& a) {
     std::fprintf(stderr, "kvshare serve: semantic KV sharing off (--no-semantic); exact prefix caching stays on\n");
   }
   ec.semantic = embedder != nullptr;
+  ec.cache_aware = a.cache_aware;
+  ec.max_wait_beyond_fifo_s = a.max_wait_beyond_fifo_s;
+  ec.blend_layer = a.blend_layer;
+  for (const std::string& f : a.faults) {
+    auto spec = engine::FaultSpec::parse(f);
+    if (!spec.is_ok()) {
+      std::fprintf(stderr, "error: --inject-fault: %s\n", spec.status().message().c_str());
+      return 2;
+    }
+    std::fprintf(stderr, "kvshare serve: warning: injecting fault %s (testing only)\n", f.c_str());
+    ec.faults.push_back(std::move(spec).value());
+  }
+  if (Status s = ec.validate(L.model->hparams().n_layer); !s.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    return 2;
+  }
   engine::Engine engine(*L.model, *L.tokenizer, ec, embedder.get());
   const double grace_s = cfg.limits.shutdown_grace_s;
   server::HttpServer http(cfg, engine, served);
@@ -223,6 +244,16 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
                   "(attention-weighted V deviation); default kv")
       ->check(CLI::IsMember({"kv", "attn-v"}));
+  sub->add_option("--blend-layer", a->blend_layer,
+                  "Layer whose K/V deviation selects the reused tokens to recompute (default 1; 1 .. n_layer-1)");
+  sub->add_flag("!--no-cache-aware", a->cache_aware,
+                "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
+  sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,
+                  "Cache-aware admission: seconds a request may wait before FIFO order wins (default 2)")
+      ->check(CLI::Range(0.0, 3600.0));
+  sub->add_option("--inject-fault", a->faults,
+                  "Testing only: point:kind:marker fails requests whose text contains marker at point "
+                  "(embed|search|admit|forward|sample|donate) with kind (throw|oom|status)");
   sub->add_option("--max-waiting", a->max_waiting, "Queued requests before 429 (default 256)")->check(CLI::Range(0, 1 << 20));
   sub->callback([a, sub, &exit_code] {
     a->host_set = sub->count("--host") > 0;

@@ -34,6 +34,7 @@ inline Status io_error(std::string m) { return {Code::kIo, std::move(m)}; }
 inline Status out_of_range(std::string m) { return {Code::kOutOfRange, std::move(m)}; }
 inline Status unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
 inline Status resource_exhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+inline Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
 template <typename T>
 class Result {

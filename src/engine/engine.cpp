@@ -2,25 +2,70 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <new>
+#include <stdexcept>
+
+#include "engine/blend.h"
+#include "engine/semantic_admission.h"
 
 namespace kvs::engine {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+SchedulerConfig scheduler_config(const EngineConfig& c) {
+  return SchedulerConfig{c.max_batch_tokens, c.max_running, c.cache_aware, c.max_wait_beyond_fifo_s};
+}
 }  // namespace
+
+// One forward's inputs: rows of every scheduled sequence, one KV view and one hook slot per sequence.
+struct Engine::Batch {
+  model::UBatch ub;
+  std::vector<model::SeqKvView> views;  // (sequences)
+  std::vector<model::SeqHook*> hooks;   // (sequences) null = none
+  bool any_hook = false;
+};
+
+Status EngineConfig::validate(int64_t n_layer) const {
+  if (block_size < 1) return invalid_argument("block_size must be at least 1");
+  if (max_batch_tokens < 1) return invalid_argument("max_batch_tokens must be at least 1");
+  if (max_running < 1) return invalid_argument("max_running must be at least 1");
+  if (max_waiting < 0) return invalid_argument("max_waiting must not be negative");
+  if (max_prepare_per_step < 1) return invalid_argument("max_prepare_per_step must be at least 1");
+  if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
+  // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
+  if (blend_layer < 1 || blend_layer >= n_layer)
+    return invalid_argument("blend_layer must be in [1, " + std::to_string(n_layer - 1) + "] for this model (got " +
+                            std::to_string(blend_layer) + ")");
+  return planner.validate();
+}
+
+Result<FaultSpec> FaultSpec::parse(const std::string& spec) {
+  const size_t a = spec.find(':'), b = a == std::string::npos ? a : spec.find(':', a + 1);
+  if (b == std::string::npos) return invalid_argument("fault spec must be point:kind:marker, got '" + spec + "'");
+  FaultSpec f{spec.substr(0, a), spec.substr(a + 1, b - a - 1), spec.substr(b + 1)};
+  static const char* kPoints[] = {"embed", "search", "admit", "forward", "sample", "donate"};
+  if (std::find_if(std::begin(kPoints), std::end(kPoints), [&](const char* p) { return f.point == p; }) == std::end(kPoints))
+    return invalid_argument("unknown fault point '" + f.point + "' (embed, search, admit, forward, sample, donate)");
+  if (f.kind != "throw" && f.kind != "oom" && f.kind != "status")
+    return invalid_argument("unknown fault kind '" + f.kind + "' (throw, oom, status)");
+  if (f.marker.empty()) return invalid_argument("fault marker must not be empty");
+  return f;
+}
 
 Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg,
                const share::Embedder* embedder)
-    : model_(model), tok_(tokenizer), cfg_(cfg), embedder_(embedder) {
+    : model_(model), tok_(tokenizer), cfg_(cfg), embedder_(embedder), sched_(scheduler_config(cfg)) {
   const auto& hp = model.hparams();
+  const Status valid = cfg.validate(hp.n_layer);
+  KVS_CHECK_MSG(valid.is_ok(), valid.message().c_str());  // callers validate first (the CLI reports it)
   kv::KvGeometry g{hp.n_layer, hp.n_head_kv, hp.head_dim, cfg.block_size};
   const int32_t n_blocks = kv::KvManager::blocks_for_budget(g, cfg.kv_cache_mib);
   kv_ = std::make_unique<kv::KvManager>(g, n_blocks);
   max_ctx_ = std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(n_blocks) * cfg.block_size);
   if (embedder_ && cfg_.semantic && cfg_.prefix_cache) {
     donors_ = std::make_unique<share::DonorStore>(embedder_->dim(), cfg_.max_donors);
-    kv_->pool().set_eviction_listener([this](kv::BlockId b) { donors_->on_block_evicted(b); });
   } else {
     cfg_.semantic = false;
   }
@@ -68,13 +113,10 @@ void Engine::shutdown(bool cancel_inflight) {
     std::lock_guard<std::mutex> lk(mu_);
     accepting_ = false;
     stopping_ = true;
-    if (cancel_inflight)
+    if (cancel_inflight) {
       for (auto& s : inbox_) s->handle->cancel();
-  }
-  if (cancel_inflight) {
-    // The engine thread sees the flags on its next step; the handles are thread-safe.
-    std::lock_guard<std::mutex> lk(mu_);
-    cancel_all_ = true;
+      cancel_all_ = true;  // the engine thread sees it on its next step; the handles are thread-safe
+    }
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -97,16 +139,188 @@ void Engine::loop() {
       }
       if (stopping_ && running_.empty() && waiting_.empty()) return;
     }
-    step();
+    try {
+      step();
+    } catch (const std::exception& e) {
+      // A fault outside every per-request boundary: fail what is in flight, keep the engine alive.
+      std::fprintf(stderr, "kvshare engine: step failed: %s; failing %zu in-flight request(s)\n", e.what(),
+                   running_.size() + waiting_.size());
+      for (auto& s : running_) fail(*s, "engine step", e);
+      for (auto& s : waiting_) fail(*s, "engine step", e);
+      reap_finished();
+      update_gauges();
+    }
   }
 }
 
-void Engine::preempt(std::unique_ptr<Sequence>& seq) {
-  kv_->release(seq->table);
-  seq->n_computed = 0;
-  ++seq->usage.preemptions;
-  metrics_.update([](MetricsSnapshot& s) { ++s.preemptions; });
-  waiting_.push_front(std::move(seq));
+void Engine::fail_cancelled() {
+  for (auto& s : running_) if (s->handle->cancelled()) finish(*s, "cancelled");
+  for (auto& s : waiting_) if (s->handle->cancelled()) finish(*s, "cancelled");
+}
+
+bool Engine::step() {
+  fail_cancelled();
+  reap_finished();
+  drain_evictions();
+  prepare_waiting();
+  const Schedule sched = sched_.schedule(running_, waiting_, *this, Clock::now());
+  drain_evictions();  // admissions and reservations may have evicted cached blocks
+  if (sched.rows.empty()) {
+    reap_finished();
+    update_gauges();
+    if (!running_.empty() || !waiting_.empty()) std::this_thread::yield();
+    return false;
+  }
+  run_batch(sched.rows);
+  metrics_.update([&](MetricsSnapshot& s) {
+    ++s.steps;
+    s.batched_rows += sched.n_rows;
+  });
+  reap_finished();
+  update_gauges();
+  return true;
+}
+
+Status Engine::inject(const char* point, const Sequence& seq) const {
+  for (const FaultSpec& f : cfg_.faults) {
+    if (f.point != point || seq.params.share_text.find(f.marker) == std::string::npos) continue;
+    const std::string what = std::string("injected fault at ") + point;
+    if (f.kind == "throw") throw std::runtime_error(what);
+    if (f.kind == "oom") throw std::bad_alloc();
+    return internal(what);
+  }
+  return Status::ok();
+}
+
+Status Engine::build_batch(std::span<const ScheduledRows> rows, Batch& b) {
+  std::vector<int32_t> pos;
+  std::vector<uint8_t> out;
+  for (size_t s = 0; s < rows.size(); ++s) {
+    Sequence& seq = *rows[s].seq;
+    KVS_RETURN_IF_ERROR(inject("forward", seq));
+    b.views.push_back({seq.table.ids()});
+    model::SeqHook* hook = nullptr;
+    pos.clear();
+    out.clear();
+    if (seq.blend) {
+      seq.blend->next_rows(rows[s].take, pos, out);
+      hook = seq.blend->hook();
+    } else {
+      for (int64_t p = seq.n_computed; p < seq.n_computed + rows[s].take; ++p) {
+        pos.push_back(static_cast<int32_t>(p));
+        out.push_back(p + 1 == static_cast<int64_t>(seq.tokens.size()));
+      }
+    }
+    for (size_t i = 0; i < pos.size(); ++i) b.ub.add(seq.tokens[pos[i]], pos[i], static_cast<int32_t>(s), out[i]);
+    b.hooks.push_back(hook);
+    b.any_hook |= hook != nullptr;
+  }
+  return Status::ok();
+}
+
+Status Engine::run_forward(Batch& b, std::vector<float>& logits) {
+  try {
+    std::span<model::SeqHook* const> hooks;
+    if (b.any_hook) hooks = b.hooks;
+    return model_.forward(b.ub, b.views, kv_->storage(), logits, pool_.get(), hooks);
+  } catch (const std::bad_alloc&) {
+    return internal("out of memory in the forward");
+  } catch (const std::exception& e) {
+    return internal(std::string("forward: ") + e.what());
+  }
+}
+
+// Runs the rows in one forward and commits them. A failed forward is retried sequence by sequence (rows and hooks
+// are idempotent until commit: a rerun rewrites the same slots), so a fault fails only the requests it belongs to.
+void Engine::run_batch(std::span<const ScheduledRows> rows) {
+  Batch b;
+  std::vector<float> logits;
+  const auto t0 = Clock::now();
+  Status st = Status::ok();
+  try {
+    st = build_batch(rows, b);
+  } catch (const std::exception& e) {
+    st = internal(std::string("building the batch: ") + e.what());
+  }
+  if (st.is_ok()) st = run_forward(b, logits);
+  if (st.is_ok()) {
+    trace_step(rows, seconds_between(t0, Clock::now()) * 1000.0);
+    commit(rows, logits);
+    return;
+  }
+  if (rows.size() == 1) {
+    std::fprintf(stderr, "kvshare engine: request %llu failed in the forward: %s\n",
+                 static_cast<unsigned long long>(rows[0].seq->handle->id()), st.to_string().c_str());
+    finish(*rows[0].seq, "error", st);
+    return;
+  }
+  for (const ScheduledRows& r : rows) run_batch(std::span(&r, 1));
+}
+
+void Engine::trace_step(std::span<const ScheduledRows> rows, double forward_ms) {
+  StepTrace t;
+  t.forward_ms = forward_ms;
+  for (const ScheduledRows& r : rows) {
+    const Sequence& seq = *r.seq;
+    t.rows += r.take;
+    ++t.sequences;
+    if (seq.blend) {
+      ++t.blend_sequences;
+      (seq.blend->phase() == Blend::Phase::kScore ? t.blend_score_rows : t.blend_selected_rows) += r.take;
+      continue;
+    }
+    const int64_t prompt_rows = std::clamp<int64_t>(seq.n_prompt - seq.n_computed, 0, r.take);
+    t.prefill_rows += prompt_rows;
+    t.decode_rows += r.take - prompt_rows;
+  }
+  if (cfg_.on_step) cfg_.on_step(t);
+}
+
+void Engine::commit_prompt_rows(Sequence& seq, int64_t take) {
+  const int64_t prompt_rows = std::clamp<int64_t>(seq.n_prompt - seq.n_computed, 0, take);
+  seq.n_computed += take;
+  if (prompt_rows > 0) {
+    seq.usage.computed_prompt_tokens += prompt_rows;
+    metrics_.update([&](MetricsSnapshot& s) { s.computed_prompt_tokens += prompt_rows; });
+  }
+  if (cfg_.prefix_cache && !seq.approximate) {
+    kv_->publish(seq.table, seq.params.domain, seq.tokens, seq.n_computed);
+    if (seq.n_computed >= seq.n_prompt) maybe_donate(seq);
+  }
+}
+
+void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits) {
+  const int64_t n_vocab = model_.hparams().n_vocab;
+  int64_t out_row = 0;
+  for (const ScheduledRows& r : rows) {
+    Sequence& seq = *r.seq;
+    bool sample = false;
+    if (seq.blend) {
+      seq.blend->commit();
+      sample = seq.blend->done();  // its last row, n - 1, ran in this step
+      if (sample) finish_blend(seq);
+    } else {
+      commit_prompt_rows(seq, r.take);
+      sample = seq.pending_rows() == 0;
+    }
+    if (!sample) continue;
+    std::span<float> row = logits.subspan(out_row * n_vocab, n_vocab);
+    ++out_row;
+    if (seq.done) continue;
+    if (seq.handle->cancelled()) {
+      finish(seq, "cancelled");
+      continue;
+    }
+    try {
+      if (Status st = inject("sample", seq); !st.is_ok()) {
+        finish(seq, "error", st);
+        continue;
+      }
+      emit_token(seq, seq.sampler.sample(row, seq.tokens));
+    } catch (const std::exception& e) {
+      fail(seq, "sampling", e);
+    }
+  }
 }
 
 void Engine::finish(Sequence& seq, const std::string& reason, const Status& error) {
@@ -118,6 +332,8 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
     if (!o.stopped) ev.text += seq.stops.flush();
   }
   seq.done = true;
+  seq.blend.reset();  // it reads the table: drop it first
+  seq.donor.reset();
   kv_->release(seq.table);
   const auto now = Clock::now();
   seq.usage.prompt_tokens = seq.n_prompt;
@@ -137,6 +353,14 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
     s.kv_blocks_cached = kv_->pool().num_cached();
   });
   seq.handle->push(std::move(ev));
+}
+
+void Engine::fail(Sequence& seq, const std::string& where, const std::exception& e) {
+  const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+  const std::string msg = where + ": " + (oom ? std::string("out of memory") : std::string(e.what()));
+  std::fprintf(stderr, "kvshare engine: request %llu failed in %s\n",
+               static_cast<unsigned long long>(seq.handle->id()), msg.c_str());
+  finish(seq, "error", internal(msg));
 }
 
 void Engine::emit_token(Sequence& seq, int32_t token) {
@@ -174,140 +398,6 @@ void Engine::reap_finished() {
   auto done = [](const std::unique_ptr<Sequence>& s) { return s->done; };
   running_.erase(std::remove_if(running_.begin(), running_.end(), done), running_.end());
   waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), done), waiting_.end());
-}
-
-bool Engine::step() {
-  // Cancellations free their blocks at once.
-  for (auto& s : running_) if (s->handle->cancelled()) finish(*s, "cancelled");
-  for (auto& s : waiting_) if (s->handle->cancelled()) finish(*s, "cancelled");
-  reap_finished();
-
-  int64_t budget = cfg_.max_batch_tokens;
-  std::vector<Planned> plan;
-  // 1. Running sequences, oldest first. Preempt the newest when blocks run out.
-  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
-    Sequence* seq = running_[i].get();
-    const int64_t take = std::min(seq->pending_rows(), budget);
-    if (take <= 0) continue;
-    bool self_preempted = false;
-    while (!kv_->reserve(seq->table, seq->n_computed + take).is_ok()) {
-      if (running_.size() - 1 == i) {  // this is the newest: it yields
-        preempt(running_[i]);
-        running_.erase(running_.begin() + i);
-        self_preempted = true;
-        break;
-      }
-      preempt(running_.back());
-      running_.pop_back();
-    }
-    if (self_preempted) break;
-    plan.push_back({seq, take});
-    budget -= take;
-  }
-  // 2. Admit waiting sequences in arrival order while budget, slots and blocks last.
-  while (budget > 0 && !waiting_.empty() && static_cast<int32_t>(running_.size()) < cfg_.max_running) {
-    Sequence* seq = waiting_.front().get();
-    if (!seq->admitted_once && seq->table.size() == 0 && try_semantic(*seq)) {
-      seq->admitted_once = seq->scheduled_once = true;
-      budget -= seq->usage.share.recomputed_tokens;
-      running_.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
-      continue;
-    }
-    const bool use_prefix = cfg_.prefix_cache && seq->params.share_mode != ShareMode::kFull;
-    if (seq->table.size() == 0 && seq->n_computed == 0 && use_prefix) {
-      auto hit = kv_->match_prefix(seq->params.domain, seq->tokens);
-      seq->n_computed = kv_->adopt_prefix(seq->table, seq->params.domain, seq->tokens, hit);
-      if (!seq->admitted_once) {
-        seq->usage.cached_tokens = seq->n_computed;
-        seq->usage.share.mode = hit.empty() ? "full" : "prefix";
-        seq->usage.share.reused_tokens = seq->n_computed;
-        seq->usage.share.total_tokens = seq->n_prompt;
-        seq->usage.share.recomputed_tokens = seq->n_prompt - seq->n_computed;
-        metrics_.update([&](MetricsSnapshot& s) {
-          ++s.prefix_queries;
-          if (!hit.empty()) ++s.prefix_hits;
-          s.prefix_cached_tokens += seq->n_computed;
-          s.prompt_tokens += seq->n_prompt;
-        });
-      }
-    } else if (!seq->admitted_once) {
-      seq->usage.share.total_tokens = seq->usage.share.recomputed_tokens = seq->n_prompt;
-      metrics_.update([&](MetricsSnapshot& s) { s.prompt_tokens += seq->n_prompt; });
-    }
-    seq->admitted_once = true;
-    const int64_t take = std::min(seq->pending_rows(), budget);
-    if (!kv_->reserve(seq->table, seq->n_computed + take).is_ok()) {
-      // Not enough blocks: give back the adopted prefix (it stays cached) and wait for running requests.
-      kv_->release(seq->table);
-      seq->n_computed = 0;
-      break;
-    }
-    if (!seq->scheduled_once) {
-      seq->scheduled_once = true;
-      seq->usage.queue_ms = seconds_between(seq->handle->created(), Clock::now()) * 1000.0;
-    }
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
-    plan.push_back({seq, take});
-    budget -= take;
-  }
-  if (plan.empty()) {
-    reap_finished();
-    update_gauges();
-    if (!running_.empty() || !waiting_.empty()) std::this_thread::yield();
-    return false;
-  }
-
-  // 3. One forward over all planned rows.
-  model::UBatch ub;
-  std::vector<model::SeqKvView> views(plan.size());
-  for (size_t s = 0; s < plan.size(); ++s) {
-    Sequence* seq = plan[s].seq;
-    views[s].blocks = seq->table.ids();
-    const int64_t end = seq->n_computed + plan[s].take;
-    for (int64_t p = seq->n_computed; p < end; ++p)
-      ub.add(seq->tokens[p], static_cast<int32_t>(p), static_cast<int32_t>(s), p + 1 == static_cast<int64_t>(seq->tokens.size()));
-  }
-  std::vector<float> logits;
-  Status st = model_.forward(ub, views, kv_->storage(), logits, pool_.get());
-  if (!st.is_ok()) {
-    for (auto& p : plan) finish(*p.seq, "error", st);
-    reap_finished();
-    update_gauges();
-    return true;
-  }
-  // 4. Advance, publish full blocks, sample where the last row was computed.
-  const int64_t n_vocab = model_.hparams().n_vocab;
-  int64_t out_row = 0;
-  for (auto& p : plan) {
-    Sequence* seq = p.seq;
-    seq->n_computed += p.take;
-    if (seq->n_computed <= seq->n_prompt) {
-      seq->usage.computed_prompt_tokens += p.take;
-      metrics_.update([&](MetricsSnapshot& s) { s.computed_prompt_tokens += p.take; });
-    }
-    if (cfg_.prefix_cache && !seq->approximate) {
-      kv_->publish(seq->table, seq->params.domain, seq->tokens, seq->n_computed);
-      if (seq->n_computed >= seq->n_prompt) maybe_donate(*seq);
-    }
-    if (seq->pending_rows() == 0) {
-      std::span<float> row(logits.data() + out_row * n_vocab, n_vocab);
-      ++out_row;
-      if (seq->handle->cancelled()) {
-        finish(*seq, "cancelled");
-        continue;
-      }
-      emit_token(*seq, seq->sampler.sample(row, seq->tokens));
-    }
-  }
-  metrics_.update([&](MetricsSnapshot& s) {
-    ++s.steps;
-    s.batched_rows += ub.size();
-  });
-  reap_finished();
-  update_gauges();
-  return true;
 }
 
 void Engine::update_gauges() {

@@ -1,17 +1,27 @@
-// Engine: one thread owns the model's KV and runs continuous batching (vLLM v1 style: the scheduler only counts
-// tokens per request; prefill, chunked prefill and decode are rows of the same forward).
+// Engine: one thread owns the model's KV and runs continuous batching. Every kind of work is rows of the step's
+// one forward: prefill chunks, decode, and the blend rows of semantic admissions (scoring chunks, then the
+// selected rows), so a semantic admission never runs a forward of its own and never stalls the running streams
+// beyond a step of max_batch_tokens rows.
 //
-// Each step: running sequences first (oldest first), each gets min(pending rows, remaining budget) rows; when the
-// pool cannot supply their blocks, the newest running sequence is preempted (blocks freed, recomputed later).
-// Then waiting sequences are admitted in arrival order while budget and blocks last; admission first adopts the
-// cached blocks of the longest matching prefix in the request's share domain. One forward runs all rows.
+// step(): cancellations -> queued KV evictions applied to the donor store -> waiting requests prepared (embedding,
+// donor found, predicted compute) -> Scheduler::schedule (running first, then cache-aware admission through the
+// SchedulerHost methods below) -> one model::forward over every scheduled row (per-sequence hooks for blending
+// sequences) -> commit (advance, finish blends, publish, donate, sample, stream).
+//
+// Error boundary: an exception or error while serving one request (embedding, donor search, KV build, sampling,
+// donation) fails that request with "error" (HTTP 500), frees its blocks and is logged; a failed forward is
+// retried sequence by sequence, so only the sequences that fail alone are failed. The engine thread never dies
+// of a request's fault.
 //
 // Invariants: only the engine thread touches sequences, the pool and the KV storage; a sequence's published
-// blocks are never written; every finished, cancelled or failed request releases all its blocks at once.
+// blocks are never written; every finished, cancelled or failed request releases all its blocks at once; the
+// donor store has seen every eviction before any donor is read (drained at the start of a step and after every
+// allocation that may evict).
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -21,6 +31,7 @@
 #include "base/thread_pool.h"
 #include "engine/metrics.h"
 #include "engine/request.h"
+#include "engine/scheduler.h"
 #include "engine/sequence.h"
 #include "kv/kv_manager.h"
 #include "model/model.h"
@@ -30,6 +41,27 @@
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::engine {
+
+// What one step's forward held (EngineConfig::on_step).
+struct StepTrace {
+  int64_t rows = 0;                 // rows of the forward
+  int32_t sequences = 0;            // sequences with rows in it
+  int64_t decode_rows = 0;          // rows past a prompt (generation)
+  int64_t prefill_rows = 0;         // prompt rows of ordinary (prefix / full) prefill
+  int64_t blend_score_rows = 0;     // semantic admissions' rows through layers 0..blend_layer
+  int64_t blend_selected_rows = 0;  // their selected rows through every layer
+  int32_t blend_sequences = 0;      // semantic admissions with rows in it
+  double forward_ms = 0;
+};
+
+// A fault injected into the serving of requests whose share_text contains `marker` (error-boundary tests;
+// `kvshare serve --inject-fault point:kind:marker`). point: "embed", "search", "admit", "forward", "sample",
+// "donate"; kind: "throw" (std::runtime_error, as hnswlib throws), "oom" (std::bad_alloc), "status" (the step
+// returns an error Status).
+struct FaultSpec {
+  std::string point, kind, marker;
+  static Result<FaultSpec> parse(const std::string& spec);
+};
 
 struct EngineConfig {
   int64_t kv_cache_mib = 256;      // K/V memory budget
@@ -46,9 +78,20 @@ struct EngineConfig {
   int32_t max_edit_distance = 1024;
   int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
+  bool cache_aware = true;           // admit the waiting request with the smallest predicted compute first
+  double max_wait_beyond_fifo_s = 2.0;  // ... unless one has waited longer than this (then FIFO)
+  int32_t max_prepare_per_step = 4;  // waiting requests embedded + matched to a donor per step
+  // Test and benchmark seams (engine thread; keep them cheap).
+  std::function<void(const StepTrace&)> on_step;  // after every forward
+  std::vector<FaultSpec> faults;                // injected faults (see FaultSpec)
+
+  // InvalidArgument naming the first bad field (blend_layer against the model, budgets, planner).
+  Status validate(int64_t n_layer) const;
 };
 
-class Engine {
+
+
+class Engine : private SchedulerHost {
  public:
   // embedder may be null (no semantic sharing).
   Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg,
@@ -71,21 +114,37 @@ class Engine {
   const tok::Tokenizer& tokenizer() const { return tok_; }
 
  private:
-  struct Planned {
-    Sequence* seq;
-    int64_t take;
-  };
+  struct Batch;  // one forward's inputs (engine.cpp)
+
   void loop();
   bool step();
-  void preempt(std::unique_ptr<Sequence>& seq);
+  void fail_cancelled();
+  void run_batch(std::span<const ScheduledRows> rows);
+  Status build_batch(std::span<const ScheduledRows> rows, Batch& b);
+  Status run_forward(Batch& b, std::vector<float>& logits);
+  void commit(std::span<const ScheduledRows> rows, std::span<float> logits);
+  void commit_prompt_rows(Sequence& seq, int64_t take);
   void finish(Sequence& seq, const std::string& reason, const Status& error = Status::ok());
+  void fail(Sequence& seq, const std::string& where, const std::exception& e);
   void emit_token(Sequence& seq, int32_t token);
   void reap_finished();
   void update_gauges();
-  // Semantic admission: plans donor reuse for a fresh sequence and, when chosen, builds its KV (prefix blocks
-  // shared, donor runs copied and re-rotated) and runs the selective-recompute forward. Returns true when the
-  // sequence's prompt is complete and its first token was emitted.
-  bool try_semantic(Sequence& seq);
+  void trace_step(std::span<const ScheduledRows> rows, double forward_ms);
+  // Throws / fails as configured when `seq` matches an injected fault at `point` (no-op without faults).
+  Status inject(const char* point, const Sequence& seq) const;
+
+  // SchedulerHost (engine_admission.cpp).
+  bool reserve(Sequence& seq, int64_t take) override;
+  void preempt(Sequence& seq) override;
+  AdmitResult admit(Sequence& seq, int64_t budget) override;
+
+  // Admission steps (engine_admission.cpp).
+  void drain_evictions();
+  void prepare_waiting();
+  void prepare(Sequence& seq);
+  bool admit_semantic(Sequence& seq);
+  AdmitResult admit_prefix(Sequence& seq, int64_t budget);
+  void finish_blend(Sequence& seq);
   void maybe_donate(Sequence& seq);
 
   const model::Model& model_;
@@ -97,6 +156,8 @@ class Engine {
   const share::Embedder* embedder_ = nullptr;
   std::unique_ptr<share::DonorStore> donors_;
   EngineMetrics metrics_;
+  Scheduler sched_;
+  uint64_t donor_generation_ = 1;  // bumped when donors are added or truncated: a waiting request's donor is stale
 
   std::mutex mu_;
   std::condition_variable cv_;

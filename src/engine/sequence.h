@@ -3,6 +3,9 @@
 //   Rows still to compute: tokens[n_computed, tokens.size()); when that range is empty after a forward, the last
 //   row's logits give the next token (so decode is just "one row left"). Preemption releases the blocks and
 //   sets n_computed = 0: the tokens are recomputed later, the output stream continues where it was.
+//   While a semantic admission blends (blend != null), its rows come from the Blend (scoring chunks, then the
+//   selected rows) and n_computed stays at the exact prefix until the blend is done; then n_computed = n_prompt.
+//   usage.share / cached_tokens describe the admission that computed the prompt (rewritten by every admission).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -15,13 +18,15 @@
 #include "kv/block_table.h"
 
 namespace kvs::engine {
+class Blend;
+struct DonorChoice;
+}  // namespace kvs::engine
+
+namespace kvs::engine {
 
 struct Sequence {
-  Sequence(std::shared_ptr<RequestHandle> h, RequestParams p)
-      : handle(std::move(h)), params(std::move(p)), sampler(params.sampling), stops(params.stop) {
-    tokens = params.prompt;
-    n_prompt = static_cast<int64_t>(tokens.size());
-  }
+  Sequence(std::shared_ptr<RequestHandle> h, RequestParams p);
+  ~Sequence();
 
   std::shared_ptr<RequestHandle> handle;
   RequestParams params;
@@ -38,11 +43,17 @@ struct Sequence {
   bool stops_hit = false;  // a stop string matched (its text is withheld)
   bool done = false;
   bool approximate = false;  // prompt KV partly reused from a donor: never published, never a donor
-  bool donated = false;      // registered as a donor  // finished, cancelled or failed: removed at the end of the step
+  bool donated = false;      // registered as a donor
   std::chrono::steady_clock::time_point last_token_at;
+  int64_t predicted_rows = 0;  // prompt rows predicted to compute (cache-aware admission), set while waiting
+  std::unique_ptr<DonorChoice> donor;  // donor found while waiting, for admission (null: none)
+  uint64_t donor_generation = 0;       // the donor store's generation when `donor` was found
+  bool donor_searched = false;
+  std::unique_ptr<Blend> blend;        // semantic admission in progress
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
-  int64_t pending_rows() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+  // Rows still to compute: the blend's while blending, else tokens[n_computed, size).
+  int64_t pending_rows() const;
 };
 
 }  // namespace kvs::engine

@@ -39,10 +39,62 @@ void add_bias(float* x, const float* b, int64_t m, int64_t n) {
     for (int64_t j = 0; j < n; ++j) x[i * n + j] += b[j];
 }
 
+// Calls each hooked sequence's hook on its (contiguous) active rows; keep[i] = 0 for active row i dropped.
+// Returns true when some row is dropped.
+bool run_hooks(const UBatch& ub, std::span<const int32_t> rows, std::span<SeqHook* const> hooks, int layer,
+               const float* q, const float* k, const float* v, int64_t qd, int64_t kvd, std::vector<uint8_t>& keep) {
+  keep.assign(rows.size(), 1);
+  if (hooks.empty()) return false;
+  bool dropped = false;
+  std::vector<uint8_t> seen(hooks.size(), 0);
+  std::vector<int32_t> pos;
+  for (size_t i = 0; i < rows.size();) {
+    const int32_t s = ub.seq[rows[i]];
+    size_t j = i;
+    while (j < rows.size() && ub.seq[rows[j]] == s) ++j;
+    if (SeqHook* h = hooks[s]) {
+      KVS_CHECK_MSG(!seen[s], "a hooked sequence's rows must be contiguous in the ubatch");
+      seen[s] = 1;
+      pos.clear();
+      for (size_t r = i; r < j; ++r) pos.push_back(ub.pos[rows[r]]);
+      auto kept = h->on_layer_kv(layer, pos, q + i * qd, k + i * kvd, v + i * kvd);
+      if (kept) {
+        size_t ki = 0;
+        for (size_t r = i; r < j; ++r) {
+          const bool on = ki < kept->size() && (*kept)[ki] == pos[r - i];
+          ki += on;
+          keep[r] = on;
+          dropped |= !on;
+        }
+        KVS_CHECK_MSG(ki == kept->size(), "a hook must return a subset of its rows' positions, in row order");
+      }
+    }
+    i = j;
+  }
+  return dropped;
+}
+
+// Keeps the active rows with keep[i] = 1: compacts their residual stream, queries and RoPE angles.
+void compact_rows(std::vector<int32_t>& rows, std::span<const uint8_t> keep, float* x, float* q, float* rcos,
+                  float* rsin, int64_t d, int64_t half) {
+  size_t w = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!keep[i]) continue;
+    if (w != i) {
+      std::memcpy(x + w * d, x + i * d, d * sizeof(float));
+      std::memcpy(q + w * d, q + i * d, d * sizeof(float));
+      std::memcpy(rcos + w * half, rcos + i * half, half * sizeof(float));
+      std::memcpy(rsin + w * half, rsin + i * half, half * sizeof(float));
+    }
+    rows[w++] = rows[i];
+  }
+  rows.resize(w);
+}
+
 }  // namespace
 
 Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::KvStorage& kv,
-                      std::vector<float>& logits, ThreadPool* pool, const ForwardHooks* hooks) const {
+                      std::vector<float>& logits, ThreadPool* pool, std::span<SeqHook* const> hooks) const {
   const HParams& hp = hp_;
   const int64_t d = hp.n_embd, kvd = hp.kv_dim(), hd = hp.head_dim, ff = hp.n_ff, bs = kv.block_size();
   const int64_t n_rows = ub.size();
@@ -51,6 +103,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     return Status::ok();
   }
   KVS_CHECK(kv.n_layer() == hp.n_layer && kv.n_kv_head() == hp.n_head_kv && kv.head_dim() == hd);
+  if (!hooks.empty() && hooks.size() != views.size()) return invalid_argument("hooks must be empty or one per view");
   for (int64_t r = 0; r < n_rows; ++r) {
     if (ub.token[r] < 0 || ub.token[r] >= hp.n_vocab)
       return invalid_argument("token id " + std::to_string(ub.token[r]) + " out of range [0, " +
@@ -73,6 +126,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
   std::vector<float> gate(n_rows * ff);   // (n_active, n_ff)
   std::vector<float> up(n_rows * ff);     // (n_active, n_ff)
   std::vector<float> rcos(n_rows * hd / 2), rsin(n_rows * hd / 2);  // (n_active, head_dim / 2)
+  std::vector<uint8_t> keep;              // (n_active) 1 = row continues past this layer
 
   for (int64_t r = 0; r < n_rows; ++r) {
     kernels::dequantize_row(w_.tok_embd.type, w_.tok_embd.row(ub.token[r]), x.data() + r * d, d);
@@ -105,8 +159,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     }
     // Hooks see the fresh K/V before they overwrite the slots (selective recompute compares them with the
     // reused values still in the cache).
-    std::vector<int32_t> keep;
-    if (hooks && hooks->on_layer_kv) keep = hooks->on_layer_kv(static_cast<int>(l), rows, q.data(), k.data(), v.data());
+    const bool dropped = run_hooks(ub, rows, hooks, static_cast<int>(l), q.data(), k.data(), v.data(), d, kvd, keep);
     // Write this layer's K/V of every active row into its slot.
     for (int64_t i = 0; i < m; ++i) {
       const int32_t r = rows[i];
@@ -117,25 +170,8 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
         std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v.data() + i * kvd + g * hd, hd * sizeof(float));
       }
     }
-    {
-      if (!keep.empty() && keep.size() < rows.size()) {
-        // Compact the per-row state (residual stream, q, RoPE angles) to the kept rows.
-        size_t w = 0, ki = 0;
-        for (size_t i = 0; i < rows.size() && ki < keep.size(); ++i) {
-          if (rows[i] != keep[ki]) continue;
-          ++ki;
-          if (w != i) {
-            std::memcpy(x.data() + w * d, x.data() + i * d, d * sizeof(float));
-            std::memcpy(q.data() + w * d, q.data() + i * d, d * sizeof(float));
-            std::memcpy(rcos.data() + w * hd / 2, rcos.data() + i * hd / 2, hd / 2 * sizeof(float));
-            std::memcpy(rsin.data() + w * hd / 2, rsin.data() + i * hd / 2, hd / 2 * sizeof(float));
-          }
-          rows[w++] = rows[i];
-        }
-        KVS_CHECK_MSG(ki == keep.size(), "hooks must return a sorted subset of the active rows");
-        rows.resize(w);
-      }
-    }
+    if (dropped) compact_rows(rows, keep, x.data(), q.data(), rcos.data(), rsin.data(), d, hd / 2);
+    if (rows.empty()) break;  // every row stopped at this layer (blend scoring chunks)
     const int64_t ma = static_cast<int64_t>(rows.size());
     attention_rows(ub, rows, views, kv, l, shape, q.data(), att.data(), pool);
     kernels::matmul(L.wo.data, L.wo.type, d, d, att.data(), ma, xn.data(), d, pool, layer_opt);

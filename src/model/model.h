@@ -1,8 +1,12 @@
 // Model: a loaded Llama-family decoder (mapped GGUF, hparams, weight views) and its forward pass.
 //
-// forward(ubatch, views, kv, logits): every row writes its K/V into its sequence's slot `pos`, then attends
-// causally over all slots [0, pos] of its sequence. Prefill, decode, chunked prefill and selective recompute
-// are the same call; only the rows differ. Logits come back for rows with out = 1, in row order.
+// forward(ubatch, views, kv, logits, pool, hooks): every row writes its K/V into its sequence's slot `pos`, then
+// attends causally over all slots [0, pos] of its sequence. Prefill, decode, chunked prefill and selective
+// recompute are the same call; only the rows differ, and rows of many sequences share one call. Per-sequence
+// hooks (seq_hook.h) observe a sequence's fresh K/V and may drop its rows after a layer (CacheBlend).
+// Logits come back for rows with out = 1, in row order. Each row's result depends only on its own token,
+// position and its sequence's KV slots: the kernels are batch-invariant, so the same row gives the same bits
+// alone, chunked, or batched with other sequences.
 #pragma once
 #include <functional>
 #include <memory>
@@ -16,20 +20,11 @@
 #include "kernels/cpu/rope.h"
 #include "kv/kv_storage.h"
 #include "model/hparams.h"
+#include "model/seq_hook.h"
 #include "model/ubatch.h"
 #include "model/weights.h"
 
 namespace kvs::model {
-
-// Observers and row selection for selective recompute (CacheBlend): after layer `layer` computed fresh Q/K/V for
-// the active rows, on_layer_kv sees them (q: (n_active, n_head * head_dim), k, v: (n_active, kv_dim), rotated;
-// rows = ubatch row indices) before K/V are written to the cache; it may return a subset of `rows` to keep
-// computing from the next layer on (empty = keep all).
-struct ForwardHooks {
-  std::function<std::vector<int32_t>(int layer, std::span<const int32_t> rows, const float* q, const float* k,
-                                     const float* v)>
-      on_layer_kv;
-};
 
 // Numeric precision of the matmuls. kInt8: activations quantised to 8 bits per block of 32 (llama.cpp's scheme,
 // fastest). kMixed: float activations for the q/k/v projections and the output head, int8 for the rest.
@@ -52,10 +47,11 @@ class Model {
   Precision precision() const { return precision_; }
   void set_precision(Precision p) { precision_ = p; }
 
-  // logits: (ubatch.n_out(), n_vocab). REQUIRES: kv geometry matches hparams; every row's slot is inside its view.
-  // Rows dropped by hooks produce no logits (their out flag must be 0).
+  // logits: (ubatch.n_out(), n_vocab), in row order. hooks: empty, or one per view (null = none), see seq_hook.h.
+  // REQUIRES: kv geometry matches hparams; every row's slot is inside its view; a hooked sequence's rows are
+  // contiguous. Rows dropped by hooks produce no logits (their out flag must be 0).
   Status forward(const UBatch& ub, std::span<const SeqKvView> views, kv::KvStorage& kv, std::vector<float>& logits,
-                 ThreadPool* pool, const ForwardHooks* hooks = nullptr) const;
+                 ThreadPool* pool, std::span<SeqHook* const> hooks = {}) const;
 
  private:
   std::unique_ptr<gguf::GgufFile> file_;

@@ -1,0 +1,162 @@
+#include "engine/blend.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/status.h"
+
+namespace kvs::engine {
+
+namespace {
+
+// At most this many query rows weigh the attention-weighted V deviation (the last ones: nearest the answer).
+constexpr size_t kMaxAttnQueries = 64;
+
+}  // namespace
+
+Blend::Blend(share::ReusePlan plan, int32_t first, const BlendOptions& opt, const kv::KvStorage& kv,
+             const kv::BlockTable& table)
+    : initial_(std::move(plan)), plan_(initial_), first_(first), opt_(opt), kv_(kv), table_(table), scored_end_(first) {
+  KVS_CHECK(plan_.mode == share::ReuseMode::kSemantic);
+  KVS_CHECK(first_ >= 0 && first_ < plan_.n_prompt);
+  KVS_CHECK(opt_.blend_layer >= 0 && opt_.blend_layer < kv.n_layer());
+  candidates_ = plan_.deviation_candidates();
+  scores_.assign(candidates_.size(), 0.0f);  // candidates inside the exact prefix keep 0
+  if (opt_.scorer == share::DeviationScorer::kAttnV) dv_.assign(candidates_.size() * opt_.heads.n_head_kv, 0.0f);
+}
+
+int64_t Blend::pending_rows() const {
+  switch (phase_) {
+    case Phase::kScore: return plan_.n_prompt - scored_end_;
+    case Phase::kSelected: return static_cast<int64_t>(selected_.size() - selected_done_);
+    case Phase::kDone: return 0;
+  }
+  return 0;
+}
+
+void Blend::next_rows(int64_t take, std::vector<int32_t>& pos, std::vector<uint8_t>& out) {
+  KVS_CHECK(take >= 1 && take <= pending_rows());
+  const int32_t last = plan_.n_prompt - 1;
+  chunk_ = take;
+  if (phase_ == Phase::kScore) {
+    one_chunk_ = scored_end_ == first_ && take == plan_.n_prompt - first_;
+    for (int32_t p = scored_end_; p < scored_end_ + take; ++p) {
+      pos.push_back(p);
+      out.push_back(one_chunk_ && p == last);
+    }
+    return;
+  }
+  for (size_t i = selected_done_; i < selected_done_ + static_cast<size_t>(take); ++i) {
+    pos.push_back(selected_[i]);
+    out.push_back(selected_[i] == last);
+  }
+}
+
+void Blend::commit() {
+  if (phase_ == Phase::kScore) {
+    scored_end_ += static_cast<int32_t>(chunk_);
+    if (scored_end_ == plan_.n_prompt) phase_ = one_chunk_ ? Phase::kDone : Phase::kSelected;
+  } else if (phase_ == Phase::kSelected) {
+    selected_done_ += static_cast<size_t>(chunk_);
+    if (selected_done_ == selected_.size()) phase_ = Phase::kDone;
+  }
+  chunk_ = 0;
+}
+
+int64_t Blend::recomputed_rows() const {
+  return fell_back_ ? plan_.n_prompt - first_ : static_cast<int64_t>(selected_.size());
+}
+
+const float* Blend::slot_k(int layer, int32_t p) const {
+  const int32_t bs = kv_.block_size();
+  return kv_.k(layer, table_.ids()[p / bs], 0) + (p % bs) * kv_.head_dim();
+}
+
+const float* Blend::slot_v(int layer, int32_t p) const {
+  const int32_t bs = kv_.block_size();
+  return kv_.v(layer, table_.ids()[p / bs], 0) + (p % bs) * kv_.head_dim();
+}
+
+std::optional<std::vector<int32_t>> Blend::on_layer_kv(int layer, std::span<const int32_t> pos, const float* q,
+                                                       const float* k, const float* v) {
+  if (layer != opt_.blend_layer || phase_ != Phase::kScore) return std::nullopt;  // keep every row
+  KVS_CHECK(!pos.empty() && pos.front() == scored_end_ && static_cast<int64_t>(pos.size()) == chunk_);
+  if (!opt_.naive) score_chunk(pos, q, k, v);
+  if (pos.back() == plan_.n_prompt - 1) select(pos, k);
+  if (!one_chunk_) return std::vector<int32_t>{};  // every row stops here; the selected ones run again later
+  if (fell_back_) return std::nullopt;
+  return selected_;
+}
+
+void Blend::score_chunk(std::span<const int32_t> pos, const float* q, const float* k, const float* v) {
+  const share::HeadShape& hs = opt_.heads;
+  const int64_t kvd = hs.kv_dim(), qd = hs.n_head * hs.head_dim;
+  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;  // between KV heads of one slot
+  const int32_t begin = pos.front(), end = pos.back() + 1, L = opt_.blend_layer;
+  auto c = std::lower_bound(candidates_.begin(), candidates_.end(), begin);
+  for (; c != candidates_.end() && *c < end; ++c) {
+    const size_t ci = static_cast<size_t>(c - candidates_.begin());
+    const int32_t p = *c;
+    const float* kn = k + (p - begin) * kvd;
+    const float* vn = v + (p - begin) * kvd;
+    scores_[ci] = share::relative_kv_deviation(hs, kn, vn, slot_k(L, p), slot_v(L, p), stride);
+    if (dv_.empty()) continue;
+    for (int64_t g = 0; g < hs.n_head_kv; ++g) {
+      const float* vo = slot_v(L, p) + g * stride;
+      double d2 = 0;
+      for (int64_t t = 0; t < hs.head_dim; ++t) d2 += (vn[g * hs.head_dim + t] - vo[t]) * (vn[g * hs.head_dim + t] - vo[t]);
+      dv_[ci * hs.n_head_kv + g] = static_cast<float>(std::sqrt(d2));
+    }
+  }
+  if (dv_.empty()) return;
+  while (!q_pos_.empty() && q_pos_.back() >= begin) {  // a rerun of this chunk replaces its rows
+    q_pos_.pop_back();
+    q_rows_.resize(q_rows_.size() - qd);
+  }
+  // Queries of the rows recomputed anyway (inserted + last), the last kMaxAttnQueries of them.
+  for (int32_t p : plan_.recompute.positions()) {
+    if (p < begin || p >= end) continue;
+    q_pos_.push_back(p);
+    q_rows_.insert(q_rows_.end(), q + (p - begin) * qd, q + (p - begin + 1) * qd);
+  }
+  if (q_pos_.size() > kMaxAttnQueries) {
+    const size_t drop = q_pos_.size() - kMaxAttnQueries;
+    q_pos_.erase(q_pos_.begin(), q_pos_.begin() + drop);
+    q_rows_.erase(q_rows_.begin(), q_rows_.begin() + drop * qd);
+  }
+}
+
+std::vector<float> Blend::attn_v_rank(std::span<const int32_t> pos, const float* k) const {
+  const share::HeadShape& hs = opt_.heads;
+  const int64_t kvd = hs.kv_dim(), n = plan_.n_prompt, begin = pos.front();
+  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;
+  // (n, kv_dim) the blend layer's K: the cache before this chunk (exact or fresh by now), this chunk's fresh K.
+  std::vector<float> k_all(static_cast<size_t>(n * kvd));
+  for (int32_t p = 0; p < n; ++p)
+    for (int64_t g = 0; g < hs.n_head_kv; ++g) {
+      const float* src = p >= begin ? k + (p - begin) * kvd + g * hs.head_dim : slot_k(opt_.blend_layer, p) + g * stride;
+      std::copy_n(src, hs.head_dim, k_all.begin() + p * kvd + g * hs.head_dim);
+    }
+  return share::attention_weighted_v_deviation(hs, k_all, n, q_rows_, q_pos_, dv_, candidates_);
+}
+
+void Blend::select(std::span<const int32_t> pos, const float* k) {
+  bool full = false;
+  if (!opt_.naive) {
+    const std::vector<float> rank = dv_.empty() ? std::vector<float>{} : attn_v_rank(pos, k);
+    plan_ = initial_;
+    auto r = share::refine_with_deviation(plan_, scores_, opt_.planner, opt_.recompute_ratio, rank);
+    // An error here means inconsistent inputs: computing every row is always correct.
+    full = !r.is_ok() || r.value() == share::RefineOutcome::kFellBack;
+  }
+  fell_back_ = full;
+  selected_.clear();
+  if (full) {
+    for (int32_t p = first_; p < plan_.n_prompt; ++p) selected_.push_back(p);
+    return;
+  }
+  for (int32_t p : plan_.recompute.positions())
+    if (p >= first_) selected_.push_back(p);
+}
+
+}  // namespace kvs::engine

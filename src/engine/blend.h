@@ -1,0 +1,105 @@
+// Blend: the selective recompute of one semantic admission (CacheBlend), as rows the scheduler runs in ordinary
+// steps beside every other sequence's prefill and decode rows, chunked by the step's token budget.
+//
+//   kScore     rows [first, n) in position order, in chunks; each goes through layers 0..L (L = blend_layer) and
+//              stops there (model::SeqHook drops it), so every slot's K/V at layers 0..L is exact afterwards. At
+//              layer L the hook scores each deviation candidate in the chunk: its fresh K/V against the reused
+//              (donor) K/V still in the cache. With the last chunk every candidate is scored: the planner's guard
+//              may fall back (every row recomputed: exact), else the top-r candidates join the recompute set.
+//   kSelected  the selected rows (inserted, last, top-r; or all after a fall-back), in position order, in
+//              chunks, through every layer (no hook). The last one, n - 1, gives the first token's logits.
+//   kDone
+//
+// One-chunk path: when the first scoring chunk holds every row [first, n) (the common case: the prompt fits in
+// one step), selection happens inside that forward and the hook keeps the selected rows past layer L, so kScore
+// goes straight to kDone. Both paths give the same K/V and logits: a selected row computes layers 0..L from the
+// same exact inputs again, and at layers > L it attends over the fresh K/V of the selected rows before it and the
+// reused K/V of the others, in both.
+//
+// A step whose forward failed may be rerun (next_rows with the same take, then the same hook calls): scoring and
+// selection are idempotent until commit().
+//
+// Invariants: rows are handed out in position order and never twice per phase; pending_rows() counts the rows
+// still to run in this phase and the next (kScore: n - scored_end + nothing yet known of kSelected, which is
+// counted once selection happened); every row of a step is charged to the budget before it runs.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "kv/block_table.h"
+#include "kv/kv_storage.h"
+#include "model/seq_hook.h"
+#include "share/deviation_score.h"
+#include "share/planner.h"
+
+namespace kvs::engine {
+
+struct BlendOptions {
+  int32_t blend_layer = 1;                 // REQUIRES: 0 <= blend_layer < n_layer
+  share::DeviationScorer scorer = share::DeviationScorer::kKv;
+  bool naive = false;                      // no scoring: only the initial recompute set (inserted + last)
+  share::PlannerConfig planner;
+  std::optional<double> recompute_ratio;   // per-request r
+  share::HeadShape heads;
+};
+
+class Blend final : public model::SeqHook {
+ public:
+  enum class Phase : uint8_t { kScore, kSelected, kDone };
+
+  // plan: semantic, with its initial recompute set; first: the first row past the exact prefix (build_kv).
+  // kv / table: the sequence's KV (read at the blend layer for the reused values). They must outlive the Blend.
+  Blend(share::ReusePlan plan, int32_t first, const BlendOptions& opt, const kv::KvStorage& kv,
+        const kv::BlockTable& table);
+
+  Phase phase() const { return phase_; }
+  bool done() const { return phase_ == Phase::kDone; }
+  int64_t pending_rows() const;
+  // The next `take` rows (1 <= take <= pending_rows()): their positions and logits flags. The rows of one step.
+  void next_rows(int64_t take, std::vector<int32_t>& pos, std::vector<uint8_t>& out);
+  // The hook for this step's rows (null: none needed).
+  model::SeqHook* hook() { return phase_ == Phase::kScore ? this : nullptr; }
+  // After the step's forward ran the rows of next_rows().
+  void commit();
+
+  // After done(): what happened.
+  bool fell_back() const { return fell_back_; }
+  int64_t recomputed_rows() const;  // prompt rows computed through every layer
+  int32_t first() const { return first_; }
+  int32_t n_prompt() const { return plan_.n_prompt; }
+  const share::ReusePlan& plan() const { return plan_; }
+  std::span<const float> scores() const { return scores_; }  // per deviation candidate (0 for exact ones)
+
+  std::optional<std::vector<int32_t>> on_layer_kv(int layer, std::span<const int32_t> pos, const float* q,
+                                                  const float* k, const float* v) override;
+
+ private:
+  void score_chunk(std::span<const int32_t> pos, const float* q, const float* k, const float* v);
+  void select(std::span<const int32_t> pos, const float* k);
+  std::vector<float> attn_v_rank(std::span<const int32_t> pos, const float* k) const;
+  const float* slot_k(int layer, int32_t p) const;
+  const float* slot_v(int layer, int32_t p) const;
+
+  const share::ReusePlan initial_;     // the plan as admitted (selection restarts from it: reruns are idempotent)
+  share::ReusePlan plan_;              // after selection: with the selected rows, or the full plan of a fall-back
+  const int32_t first_;
+  const BlendOptions opt_;
+  const kv::KvStorage& kv_;
+  const kv::BlockTable& table_;
+  Phase phase_ = Phase::kScore;
+  bool fell_back_ = false;
+  bool one_chunk_ = false;             // this step's chunk is every row [first, n)
+  int32_t scored_end_;                 // kScore: rows [first, scored_end) went through layers 0..L
+  int64_t chunk_ = 0;                  // rows handed out by next_rows() for this step
+  std::vector<int32_t> candidates_;    // plan's deviation candidates, ascending
+  std::vector<float> scores_;          // (candidates) relative K/V deviation
+  std::vector<float> dv_;              // (candidates, n_head_kv) ||v_fresh - v_reused|| (kAttnV)
+  std::vector<int32_t> q_pos_;         // kAttnV: positions of the last recomputed rows, ascending (<= 64)
+  std::vector<float> q_rows_;          // (q_pos, n_head * head_dim) their queries at the blend layer
+  std::vector<int32_t> selected_;      // kSelected: rows to compute through every layer, ascending
+  size_t selected_done_ = 0;
+};
+
+}  // namespace kvs::engine

@@ -1,0 +1,254 @@
+// Engine: admission (the SchedulerHost side) and donation.
+//
+//   waiting ──prepare (bounded per step)──► embedding, prefix hit, donor (find_donor) => predicted_rows
+//   admit:  donor still current? ──yes──► build_kv (share prefix, copy + re-rotate donor runs) ──► Blend rows
+//           └─no donor / no blocks for it──► exact prefix adopted, first rows reserved ──► prefill rows
+//   blend done ──► finish_blend: report, n_computed = n; a fall-back is exact: publish and donate
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/blend.h"
+#include "engine/engine.h"
+#include "engine/semantic_admission.h"
+
+namespace kvs::engine {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+bool semantic_mode(ShareMode m) { return m == ShareMode::kAuto || m == ShareMode::kSemantic || m == ShareMode::kNaive; }
+}  // namespace
+
+void Engine::drain_evictions() {
+  std::vector<kv::BlockId> evicted = kv_->pool().take_evicted();  // always drained: the queue stays bounded
+  if (!donors_ || evicted.empty()) return;
+  donors_->apply_evictions(evicted);
+  ++donor_generation_;
+}
+
+void Engine::prepare_waiting() {
+  int32_t budget = cfg_.max_prepare_per_step;
+  for (auto& s : waiting_) {
+    if (budget == 0) break;
+    Sequence& seq = *s;
+    const bool stale = seq.donor_searched && seq.donor_generation != donor_generation_ && donors_ &&
+                       semantic_mode(seq.params.share_mode) && seq.n_generated() == 0;
+    if (seq.done || (seq.donor_searched && !stale)) continue;
+    --budget;
+    try {
+      prepare(seq);
+    } catch (const std::exception& e) {
+      fail(seq, "preparing the request", e);
+    }
+  }
+}
+
+// Embeds the request (once), finds its donor and predicts its compute. Throws what the embedder or the index throws.
+void Engine::prepare(Sequence& seq) {
+  seq.donor_searched = true;
+  seq.donor_generation = donor_generation_;
+  const int64_t bs = kv_->block_size();
+  const bool use_prefix = cfg_.prefix_cache && seq.params.share_mode != ShareMode::kFull;
+  const int64_t hit = use_prefix ? static_cast<int64_t>(kv_->match_prefix(seq.params.domain, seq.tokens).size()) * bs : 0;
+  seq.predicted_rows = seq.n_prompt - hit;
+  seq.donor.reset();
+  if (!donors_ || !semantic_mode(seq.params.share_mode) || seq.n_generated() > 0) return;
+  if (seq.params.embedding.empty() && !seq.params.share_text.empty()) {
+    // Embedded on the engine's pool (one pool for the cores; a second one would fight it). The time counts
+    // toward this request's TTFT, as it should.
+    if (Status st = inject("embed", seq); !st.is_ok()) return finish(seq, "error", st);
+    auto emb = embedder_->embed(seq.params.share_text, pool_.get());
+    if (emb.is_ok()) seq.params.embedding = std::move(emb).value();
+  }
+  if (seq.params.embedding.empty()) return;
+  if (Status st = inject("search", seq); !st.is_ok()) return finish(seq, "error", st);
+  FindDonorOptions fo;
+  fo.mode = seq.params.share_mode;
+  fo.planner = cfg_.planner;
+  if (seq.params.recompute_ratio >= 0) fo.recompute_ratio = seq.params.recompute_ratio;
+  fo.candidates = cfg_.donor_candidates;
+  fo.max_edit_distance = cfg_.max_edit_distance;
+  fo.n_layer = static_cast<int32_t>(model_.hparams().n_layer);
+  auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
+  if (!choice) return;
+  seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice->plan.predicted_cost + 0.5));
+  seq.donor = std::make_unique<DonorChoice>(std::move(*choice));
+}
+
+bool Engine::reserve(Sequence& seq, int64_t take) {
+  if (seq.blend) return true;  // build_kv reserved the whole prompt
+  const bool ok = kv_->reserve(seq.table, seq.n_computed + take).is_ok();
+  drain_evictions();
+  return ok;
+}
+
+void Engine::preempt(Sequence& seq) {
+  seq.blend.reset();
+  kv_->release(seq.table);
+  seq.n_computed = 0;
+  seq.approximate = false;
+  ++seq.usage.preemptions;
+  metrics_.update([](MetricsSnapshot& s) { ++s.preemptions; });
+}
+
+AdmitResult Engine::admit(Sequence& seq, int64_t budget) {
+  try {
+    if (Status st = inject("admit", seq); !st.is_ok()) {
+      finish(seq, "error", st);
+      return AdmitResult::kFailed;
+    }
+    drain_evictions();
+    if (!seq.donor_searched || (seq.donor && seq.donor_generation != donor_generation_)) prepare(seq);
+    if (seq.done) return AdmitResult::kFailed;
+    if (!seq.admitted_once && donors_ && semantic_mode(seq.params.share_mode) && !seq.params.embedding.empty())
+      metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries; });
+    const AdmitResult r = seq.donor && admit_semantic(seq) ? AdmitResult::kAdmitted : admit_prefix(seq, budget);
+    if (r == AdmitResult::kAdmitted) {
+      if (!seq.admitted_once) metrics_.update([&](MetricsSnapshot& s) { s.prompt_tokens += seq.n_prompt; });
+      seq.admitted_once = true;
+      if (!seq.scheduled_once) {
+        seq.scheduled_once = true;
+        seq.usage.queue_ms = std::chrono::duration<double, std::milli>(Clock::now() - seq.handle->created()).count();
+      }
+    }
+    return r;
+  } catch (const std::exception& e) {
+    kv_->release(seq.table);
+    seq.n_computed = 0;
+    fail(seq, "admission", e);
+    return AdmitResult::kFailed;
+  }
+}
+
+// Builds the donor-edited KV and starts the blend. false: the donor is gone or its blocks do not fit now.
+bool Engine::admit_semantic(Sequence& seq) {
+  KVS_CHECK(seq.table.size() == 0 && seq.n_generated() == 0);
+  std::unique_ptr<DonorChoice> choice = std::move(seq.donor);
+  auto first = build_kv(*kv_, *donors_, *choice, seq.params.domain, seq.tokens, seq.table, model_.rope(),
+                        model_.hparams().rope_type);
+  drain_evictions();
+  if (!first.is_ok()) return false;
+  const auto& hp = model_.hparams();
+  BlendOptions bo;
+  bo.blend_layer = cfg_.blend_layer;
+  bo.scorer = seq.params.deviation.value_or(cfg_.deviation);
+  bo.naive = seq.params.share_mode == ShareMode::kNaive;
+  bo.planner = cfg_.planner;
+  if (seq.params.recompute_ratio >= 0) bo.recompute_ratio = seq.params.recompute_ratio;
+  if (bo.naive) bo.recompute_ratio = 0.0;
+  bo.heads = share::HeadShape{hp.n_head, hp.n_head_kv, hp.head_dim};
+  seq.n_computed = first.value();
+  seq.approximate = true;
+  ShareReport& rep = seq.usage.share;
+  rep = ShareReport{};
+  rep.mode = "semantic";
+  rep.donor_id = choice->donor.donor_id;
+  rep.similarity = choice->donor.similarity;
+  rep.edit_script = choice->donor.script.to_string(16);
+  rep.total_tokens = seq.n_prompt;
+  seq.blend = std::make_unique<Blend>(std::move(choice->plan), first.value(), bo, kv_->storage(), seq.table);
+  return true;
+}
+
+AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
+  const bool use_prefix = cfg_.prefix_cache && seq.params.share_mode != ShareMode::kFull;
+  std::vector<kv::BlockId> hit;
+  if (seq.table.size() == 0 && seq.n_computed == 0 && use_prefix) {
+    hit = kv_->match_prefix(seq.params.domain, seq.tokens);
+    seq.n_computed = kv_->adopt_prefix(seq.table, seq.params.domain, seq.tokens, hit);
+  }
+  const int64_t take = std::min(seq.pending_rows(), budget);
+  const bool ok = kv_->reserve(seq.table, seq.n_computed + take).is_ok();
+  drain_evictions();
+  if (!ok) {
+    // Not enough blocks: give back the adopted prefix (it stays cached) and wait for running requests.
+    kv_->release(seq.table);
+    seq.n_computed = 0;
+    return AdmitResult::kNoBlocks;
+  }
+  if (seq.n_generated() == 0) {  // this admission computes the prompt: it is what the usage reports
+    seq.usage.cached_tokens = seq.n_computed;
+    seq.usage.share = ShareReport{};
+    seq.usage.share.mode = seq.n_computed > 0 ? "prefix" : "full";
+    seq.usage.share.reused_tokens = seq.n_computed;
+    seq.usage.share.total_tokens = seq.n_prompt;
+    seq.usage.share.recomputed_tokens = seq.n_prompt - seq.n_computed;
+  }
+  if (!seq.admitted_once && use_prefix) {
+    metrics_.update([&](MetricsSnapshot& s) {
+      ++s.prefix_queries;
+      if (!hit.empty()) ++s.prefix_hits;
+      s.prefix_cached_tokens += seq.n_computed;
+    });
+  }
+  return AdmitResult::kAdmitted;
+}
+
+void Engine::finish_blend(Sequence& seq) {
+  const Blend& b = *seq.blend;
+  const bool fell_back = b.fell_back();
+  const int64_t recomputed = b.recomputed_rows();
+  ShareReport& rep = seq.usage.share;
+  rep.mode = fell_back ? "full" : "semantic";
+  rep.fell_back = fell_back;
+  rep.recomputed_tokens = recomputed;
+  rep.reused_tokens = seq.n_prompt - recomputed;
+  if (!b.scores().empty() && b.plan().mode == share::ReuseMode::kSemantic) {
+    std::vector<float> sorted(b.scores().begin(), b.scores().end());
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    rep.deviation_median = sorted[sorted.size() / 2];
+  }
+  if (seq.params.share_mode != ShareMode::kNaive)
+    rep.deviation = share::deviation_scorer_name(seq.params.deviation.value_or(cfg_.deviation));
+  seq.usage.cached_tokens = rep.reused_tokens;
+  seq.usage.computed_prompt_tokens += recomputed;
+  metrics_.update([&](MetricsSnapshot& s) {
+    s.computed_prompt_tokens += recomputed;
+    if (fell_back) {
+      ++s.semantic_fallbacks;
+    } else {
+      ++s.semantic_hits;
+      s.semantic_reused_tokens += rep.reused_tokens;
+      s.semantic_recomputed_tokens += recomputed;
+    }
+  });
+  seq.blend.reset();
+  seq.n_computed = seq.n_prompt;
+  seq.approximate = !fell_back;
+  if (fell_back && cfg_.prefix_cache) {  // every row was recomputed: exact, so it may publish and donate
+    kv_->publish(seq.table, seq.params.domain, seq.tokens, seq.n_computed);
+    maybe_donate(seq);
+  }
+}
+
+// Registers an exact prompt as a donor. A failure here (the index throws, memory) is logged and the request goes on
+// without donating: its own answer does not depend on it.
+void Engine::maybe_donate(Sequence& seq) {
+  if (!donors_ || seq.donated || seq.approximate || seq.params.embedding.empty()) return;
+  if (seq.params.share_mode == ShareMode::kFull || seq.params.share_mode == ShareMode::kPrefix) return;
+  seq.donated = true;
+  try {
+    if (Status st = inject("donate", seq); !st.is_ok()) throw std::runtime_error(st.message());
+    const int64_t bs = kv_->block_size();
+    std::vector<kv::BlockId> blocks;
+    const int64_t full = std::min<int64_t>(seq.n_prompt / bs, seq.table.n_published);
+    for (int64_t i = 0; i < full; ++i) {
+      const kv::BlockId b = seq.table.ids()[i];
+      if (!kv_->pool().block(b).cached) break;  // another block holds this key: stop (ours will not stay valid)
+      blocks.push_back(b);
+    }
+    std::span<const int32_t> prompt(seq.tokens.data(), seq.n_prompt);
+    // The partial last block too (a copy of its prompt slots: decode keeps writing ours), so that short prompts
+    // lend all their tokens, not only their full blocks.
+    if (static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
+      if (auto tail = kv_->publish_tail(seq.table, seq.params.domain, prompt)) blocks.push_back(*tail);
+    drain_evictions();  // publish_tail allocates
+    donors_->add(seq.params.domain, prompt, blocks, seq.params.embedding);
+    ++donor_generation_;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvshare engine: request %llu not registered as a donor: %s\n",
+                 static_cast<unsigned long long>(seq.handle->id()), e.what());
+  }
+}
+
+}  // namespace kvs::engine

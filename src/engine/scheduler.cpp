@@ -1,0 +1,79 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "base/status.h"
+
+namespace kvs::engine {
+
+int64_t Scheduler::pick_waiting(const std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const {
+  const auto cap = std::chrono::duration<double>(cfg_.max_wait_beyond_fifo_s);
+  int64_t best = -1;
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    const Sequence& s = *waiting[i];
+    if (s.done) continue;
+    // Preempted or past the age cap: FIFO wins (the deque is in arrival order, preempted at the front).
+    if (s.usage.preemptions > 0 || !cfg_.cache_aware || now - s.handle->created() > cap) return static_cast<int64_t>(i);
+    if (best < 0 || s.predicted_rows < waiting[best]->predicted_rows) best = static_cast<int64_t>(i);
+  }
+  return best;
+}
+
+void Scheduler::schedule_running(std::vector<std::unique_ptr<Sequence>>& running,
+                                 std::deque<std::unique_ptr<Sequence>>& waiting, SchedulerHost& host, Schedule& out,
+                                 int64_t& budget) const {
+  for (size_t i = 0; i < running.size() && budget > 0; ++i) {
+    Sequence* seq = running[i].get();
+    if (seq->done) continue;
+    const int64_t take = std::min(seq->pending_rows(), budget);
+    if (take <= 0) continue;
+    bool yielded = false;
+    while (!host.reserve(*seq, take)) {
+      const bool newest = running.size() - 1 == i;
+      std::unique_ptr<Sequence> victim = std::move(running.back());
+      running.pop_back();
+      host.preempt(*victim);
+      waiting.push_front(std::move(victim));
+      ++out.n_preempted;
+      if (newest) {  // this one was the newest: it yielded
+        yielded = true;
+        break;
+      }
+    }
+    if (yielded) break;
+    out.rows.push_back({seq, take});
+    out.n_rows += take;
+    budget -= take;
+  }
+}
+
+Schedule Scheduler::schedule(std::vector<std::unique_ptr<Sequence>>& running,
+                             std::deque<std::unique_ptr<Sequence>>& waiting, SchedulerHost& host,
+                             Clock::time_point now) const {
+  Schedule out;
+  int64_t budget = cfg_.max_batch_tokens;
+  schedule_running(running, waiting, host, out, budget);
+  while (budget > 0 && !waiting.empty() && static_cast<int32_t>(running.size()) < cfg_.max_running) {
+    const int64_t i = pick_waiting(waiting, now);
+    if (i < 0) break;
+    Sequence* seq = waiting[i].get();
+    const AdmitResult r = host.admit(*seq, budget);
+    if (r == AdmitResult::kNoBlocks) break;
+    if (r == AdmitResult::kFailed) {
+      KVS_CHECK_MSG(seq->done, "a failed admission must finish its request");
+      continue;  // reaped by the owner at the end of the step
+    }
+    const int64_t take = std::min(seq->pending_rows(), budget);
+    KVS_CHECK_MSG(take > 0, "an admitted sequence has rows to compute");
+    running.push_back(std::move(waiting[i]));
+    waiting.erase(waiting.begin() + i);
+    out.rows.push_back({seq, take});
+    out.n_rows += take;
+    budget -= take;
+    ++out.n_admitted;
+  }
+  KVS_CHECK(out.n_rows <= cfg_.max_batch_tokens);
+  return out;
+}
+
+}  // namespace kvs::engine

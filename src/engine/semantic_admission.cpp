@@ -1,0 +1,83 @@
+#include "engine/semantic_admission.h"
+
+#include <algorithm>
+
+#include "kv/rope_shift.h"
+
+namespace kvs::engine {
+
+std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
+                                      std::span<const int32_t> tokens, std::span<const float> embedding,
+                                      const FindDonorOptions& opt) {
+  if (opt.mode != ShareMode::kAuto && opt.mode != ShareMode::kSemantic && opt.mode != ShareMode::kNaive) return {};
+  if (embedding.empty() || tokens.empty()) return {};
+  const int32_t bs = kv.block_size();
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  // Forced modes (evaluation) skip the cost model but not the similarity threshold: an unrelated donor is no donor.
+  const float min_sim = static_cast<float>(opt.planner.similarity_threshold);
+  std::optional<DonorChoice> best;
+  for (const auto& c : donors.search(domain, embedding, opt.candidates, min_sim)) {
+    const share::Donor* d = donors.get(c.donor_id);
+    if (!d || d->domain != domain || d->n_valid == 0) continue;
+    std::span<const int32_t> dt(d->tokens.data(), static_cast<size_t>(d->usable_tokens(bs)));
+    align::AlignOptions ao;
+    ao.max_edit_distance = opt.max_edit_distance;
+    align::EditScript script = align::align(dt, tokens, ao);
+    if (!best || script.kept() > best->donor.script.kept()) {
+      if (!best) best.emplace();
+      best->donor = share::SemanticCandidate{static_cast<int64_t>(c.donor_id), c.similarity, std::move(script)};
+    }
+  }
+  if (!best || best->donor.script.kept() == 0) return {};
+  best->prefix_hit_tokens = static_cast<int32_t>(kv.match_prefix(domain, tokens).size()) * bs;
+  std::optional<double> ratio = opt.recompute_ratio;
+  if (opt.mode == ShareMode::kNaive) ratio = 0.0;
+  if (opt.mode == ShareMode::kAuto) {
+    share::PlanRequest req{n, opt.n_layer, best->prefix_hit_tokens, &best->donor, ratio};
+    auto p = share::plan(req, opt.planner);
+    if (!p.is_ok() || p.value().mode != share::ReuseMode::kSemantic) return {};
+    best->plan = std::move(p).value();
+  } else {
+    auto p = share::semantic_plan(n, best->donor.donor_id, best->donor.script);
+    if (!p.is_ok()) return {};
+    best->plan = std::move(p).value();
+  }
+  return best;
+}
+
+Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
+                         uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,
+                         const kernels::RopeTable& rope, kernels::RopeType rope_type) {
+  KVS_CHECK(table.size() == 0);
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  const share::Donor* donor = donors.get(static_cast<uint64_t>(choice.donor.donor_id));
+  int32_t src_end = 0;  // donor slots the plan reads
+  for (const auto& run : choice.plan.reused) src_end = std::max(src_end, run.src + run.n);
+  if (!donor || donor->usable_tokens(kv.block_size()) < src_end)
+    return not_found("the donor's KV is no longer cached");
+  // Pins: reserve() below must not evict the blocks we copy from.
+  std::vector<kv::BlockRef> pins;
+  for (int32_t i = 0; i < donor->n_valid; ++i) pins.push_back(kv::BlockRef::share(&kv.pool(), donor->blocks[i]));
+  const std::span<const kv::BlockId> donor_blocks(donor->blocks.data(), static_cast<size_t>(donor->n_valid));
+  const auto hit = kv.match_prefix(domain, tokens);
+  const int64_t shared = kv.adopt_prefix(table, domain, tokens, hit);
+  if (Status st = kv.reserve(table, n); !st.is_ok()) {
+    kv.release(table);
+    return st;
+  }
+  for (const auto& run : choice.plan.reused) {
+    int32_t src = run.src, dst = run.dst, len = run.n;
+    if (dst < shared) {  // the part inside shared prefix blocks is already there (and read-only)
+      const int32_t skip = std::min<int32_t>(len, static_cast<int32_t>(shared) - dst);
+      src += skip;
+      dst += skip;
+      len -= skip;
+    }
+    if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, rope, rope_type);
+  }
+  const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), choice.plan.exact_prefix);
+  KVS_CHECK_MSG(first < n, "the last prompt token must be computed");  // match_prefix and the plan cap at n - 1
+  return first;
+}
+
+}  // namespace kvs::engine

@@ -1,0 +1,57 @@
+// Semantic admission, the steps before any row runs (pure over the donor store and the KV manager: no model,
+// no forward, no clocks; tested alone):
+//
+//   find_donor  candidates of the request's share domain by embedding (DonorStore::search, similarity >= the
+//               planner's threshold) -> align each usable donor prefix with the prompt (EditScript) -> keep the
+//               one whose script keeps the most tokens -> plan (kAuto: the planner's cost model may refuse;
+//               forced modes skip it) => DonorChoice
+//   build_kv    pin the donor's blocks (allocation must not evict them), share the exact-prefix blocks, reserve
+//               the rest of the prompt, copy + re-rotate the reused runs => the first row the blend computes
+//
+// After build_kv the sequence's slots [0, first) hold exact K/V (shared prefix, or donor slots with the same
+// tokens at the same positions), and every other reused slot holds the donor's K/V re-rotated to its new
+// position; the rows [first, n) are left to engine::Blend.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "base/status.h"
+#include "engine/request.h"
+#include "kernels/cpu/rope.h"
+#include "kv/kv_manager.h"
+#include "share/donor_store.h"
+#include "share/planner.h"
+
+namespace kvs::engine {
+
+struct FindDonorOptions {
+  ShareMode mode = ShareMode::kAuto;      // kAuto, kSemantic or kNaive (others never look for a donor)
+  share::PlannerConfig planner;
+  std::optional<double> recompute_ratio;  // per-request r (kNaive: 0)
+  int32_t candidates = 4;                 // ANN candidates re-ranked by alignment
+  int32_t max_edit_distance = 1024;
+  int32_t n_layer = 1;                    // prices the blend layers in the cost model
+};
+
+struct DonorChoice {
+  share::ReusePlan plan;            // kSemantic, initial recompute set (inserted + last)
+  share::SemanticCandidate donor;   // id, similarity, script
+  int32_t prefix_hit_tokens = 0;    // what an exact prefix match alone would give
+};
+
+// nullopt: no donor above the threshold, none usable, or (kAuto) the planner prefers prefix / full.
+// REQUIRES: the owner applied the pool's queued evictions to `donors` (DonorStore's invariant).
+std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
+                                      std::span<const int32_t> tokens, std::span<const float> embedding,
+                                      const FindDonorOptions& opt);
+
+// Builds the sequence's KV for `choice` into the empty `table`. Returns the first row to compute,
+// max(shared prefix, plan.exact_prefix) < n; ResourceExhausted (table empty again) when the pool cannot supply the
+// blocks; NotFound when the donor is gone or shrank below the plan.
+// REQUIRES: table is empty; the owner applied queued evictions to `donors`.
+Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
+                         uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,
+                         const kernels::RopeTable& rope, kernels::RopeType rope_type);
+
+}  // namespace kvs::engine
