@@ -36,6 +36,17 @@
 #   --window W         pairs per schedule window (default max(4, clients))
 #   --check            exit 3 when the acceptance ratios are not met
 #   --budget S         here: per level and mode; after it no new originals start (default 45)
+#
+# Stream pause during admission (--pause; kvshare only, llama.cpp is neither built nor run):
+#   bench/serve_bench.sh --pause [--threads N] [--runs R] [--check]
+#   --pause            instead of the comparison: bench/pause_bench.py starts a fresh `kvshare serve
+#                      --max-batch-tokens 64 --kv-cache-mib 640` per run, keeps one long stream S decoding and
+#                      sends a ~3,000-token prompt A (full prefill, becomes the donor), then its paraphrase A'
+#                      (same passages, re-worded question first: semantic admission). Prints TTFT of A and A',
+#                      S's longest inter-chunk pause during each admission, their ratio, S's median gap alone,
+#                      max/median over runs and PASS/FAIL for "semantic pause <= full pause" (issue 8).
+#   --runs R           runs, each on a fresh server with its own prompts (default 3)
+#   --check            here: exit 3 when the semantic pause exceeds the full one (or A' was never semantic)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -43,7 +54,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 source "$HERE/llamacpp_common.sh"
 
 die() { printf '[serve_bench] error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; }
 
 threads="$(nproc)"
 model="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -52,6 +63,8 @@ budget=45
 out=""
 kvs_extra=""
 mixed=0
+pause=0
+runs=0
 mixed_n=0
 mixed_window=0
 check=0
@@ -64,6 +77,8 @@ while [[ $# -gt 0 ]]; do
     --out)     [[ $# -ge 2 ]] || die "--out needs a value"; out="$2"; shift 2 ;;
     --kvshare-args) [[ $# -ge 2 ]] || die "--kvshare-args needs a value"; kvs_extra="$2"; shift 2 ;;
     --mixed)   mixed=1; shift ;;
+    --pause)   pause=1; shift ;;
+    --runs)    [[ $# -ge 2 ]] || die "--runs needs a value"; runs="$2"; shift 2 ;;
     --n)       [[ $# -ge 2 ]] || die "--n needs a value"; mixed_n="$2"; shift 2 ;;
     --window)  [[ $# -ge 2 ]] || die "--window needs a value"; mixed_window="$2"; shift 2 ;;
     --check)   check=1; shift ;;
@@ -78,6 +93,26 @@ done
 model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
 kvs="$ROOT/build/kvshare"
 [[ -x "$kvs" ]] || die "$kvs not found: build it first (cmake --build build)"
+
+if [[ $pause == 1 ]]; then
+  [[ $mixed == 0 ]] || die "--pause and --mixed are separate modes"
+  [[ $mixed_n == 0 && $mixed_window == 0 ]] || die "--n and --window need --mixed"
+  [[ "$runs" =~ ^[0-9]+$ ]] || die "--runs must be a non-negative integer"
+  [[ " $kvs_extra " != *" --no-semantic "* ]] || die "--pause needs semantic sharing; drop --no-semantic"
+  if [[ -z "$out" ]]; then out="$(mktemp -d -t kvshare-serve-bench.XXXXXX)"; fi
+  mkdir -p "$out"
+  printf '[serve_bench] stream pause during admission: threads %s, model %s, loadavg %s, results in %s\n' \
+    "$threads" "$(basename "$model")" "$(cut -d' ' -f1-3 /proc/loadavg)" "$out" >&2
+  pargs=(--kvshare "$kvs" --threads "$threads" --model "$model" --log-dir "$out" --json "$out/pause.json")
+  [[ $runs != 0 ]] && pargs+=(--runs "$runs")
+  [[ -n "$kvs_extra" ]] && pargs+=(--server-args "$kvs_extra")
+  [[ $check == 1 ]] && pargs+=(--check)
+  rc=0
+  python3 "$HERE/pause_bench.py" "${pargs[@]}" || rc=$?
+  [[ $rc == 1 ]] && die "pause run failed (logs: $out/pause-run*.log)"
+  exit $rc
+fi
+[[ $runs == 0 ]] || die "--runs needs --pause"
 
 if [[ $mixed == 1 ]]; then
   [[ "$mixed_n" =~ ^[0-9]+$ ]] || die "--n must be a non-negative integer"
