@@ -193,7 +193,7 @@ void Engine::finish_blend(Sequence& seq) {
   rep.fell_back = fell_back;
   rep.recomputed_tokens = recomputed;
   rep.reused_tokens = seq.n_prompt - recomputed;
-  if (!b.scores().empty() && b.plan().mode == share::ReuseMode::kSemantic) {
+  if (!b.scores().empty()) {
     std::vector<float> sorted(b.scores().begin(), b.scores().end());
     std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
     rep.deviation_median = sorted[sorted.size() / 2];

@@ -39,7 +39,6 @@ void BlockPool::uncache(BlockId id) {
     evict_queued_[id] = 1;
     evicted_.push_back(id);
   }
-  if (on_evict_) on_evict_(id);
   cache_.erase(b.key.hash);
   b.cached = false;
   b.key = BlockKey{};

@@ -6,7 +6,7 @@
 //  - a block is on the free list  <=>  ref_count == 0 (and it is not the null block).
 //  - free list order = eviction order: allocate() takes the head (least recently freed); free() appends.
 //  - a block with a hash is in the cache map under that hash; allocate() of a cached free block evicts it
-//    (drops the hash, queues its id for take_evicted(), calls the eviction listener if one is set) before
+//    (drops the hash, queues its id for take_evicted()) before
 //    handing it out; drop_cache() evicts the same way.
 //  - eviction queue: every queued id is a real block (not the null block) and appears at most once, so the
 //    queue never holds more than num_usable() ids however long nobody drains it. It holds exactly the blocks
@@ -16,7 +16,6 @@
 // Thread-compatibility: not thread-safe; the engine thread owns the pool.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -81,10 +80,6 @@ class BlockPool {
   std::vector<BlockId> take_evicted();
   size_t num_evicted_pending() const { return evicted_.size(); }
 
-  // DEPRECATED (the engine switches to take_evicted()): called with the id of every cached block just before
-  // eviction drops its key. Evictions are queued whether or not a listener is set; use one mechanism, not both
-  // (draining after a listener already applied an eviction could truncate a newer holder of the same id).
-  void set_eviction_listener(std::function<void(BlockId)> fn) { on_evict_ = std::move(fn); }
 
   // Verifies the invariants above; returns a message naming the first violation.
   Status check_invariants() const;
@@ -104,7 +99,6 @@ class BlockPool {
   BlockId head_ = -1, tail_ = -1;
   int32_t n_free_ = 0;
   std::unordered_map<uint64_t, BlockId> cache_;  // key.hash -> block
-  std::function<void(BlockId)> on_evict_;
   std::vector<BlockId> evicted_;    // ids evicted since the last take_evicted(), each at most once
   std::vector<char> evict_queued_;  // (n_blocks) 1 <=> the block's id is in evicted_
 };

@@ -14,9 +14,7 @@
 // after every allocate() that could evict. Between an eviction and the drain a donor may still name a block
 // that was already handed to another sequence (and rewritten, or cached under another key): lending it would
 // read someone else's K/V. add() also needs the queue empty: a pending eviction of a block id that a new donor
-// names (the block was evicted, reallocated and republished) would wrongly truncate the new donor. The
-// deprecated BlockPool eviction listener (set_eviction_listener -> on_block_evicted) applies each eviction
-// synchronously instead; use one mechanism, never both.
+// names (the block was evicted, reallocated and republished) would wrongly truncate the new donor.
 //
 // Invariants (check_invariants()): for every donor, blocks[0, n_valid) are cached in the pool with the donor's
 // chain keys (once evictions are drained), so tokens[0, usable_tokens) have their K/V at positions 0.. in those

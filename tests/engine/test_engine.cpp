@@ -137,6 +137,48 @@ TEST(Engine, PreemptionUnderATinyPoolKeepsOutputs) {
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
 }
 
+// A tiny pool with the prefix cache on: requests adopt cached prefix blocks, fail to reserve the rest, give them back,
+// get preempted. Whatever happened, the usage reports the admission that computed the prompt: what was reused plus
+// what was computed is the prompt, and a request never preempted computed exactly the part it did not reuse.
+TEST(Engine, UsageStaysTrueUnderFailedReservesAndPreemption) {
+  REQUIRE_MODEL();
+  EngineConfig tiny;
+  tiny.kv_cache_mib = 6;  // 8 blocks of 16 tokens: two requests do not fit beside each other
+  const std::string system =
+      "You are a careful medical assistant for a public health help desk. Answer briefly, clearly and kindly, "
+      "in plain words. ";
+  std::vector<std::string> ref;
+  {
+    EngineConfig big = tiny;
+    big.kv_cache_mib = 64;
+    Engine e(*fx().model, *fx().tok, big);
+    for (int i = 0; i < 4; ++i) ref.push_back(drain(e.submit(greedy(system + prompts()[i], 24)).value()).text);
+  }
+  Engine e(*fx().model, *fx().tok, tiny);
+  int64_t reused = 0, preempted = 0;
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::shared_ptr<RequestHandle>> hs;
+    for (int i = 0; i < 4; ++i) hs.push_back(e.submit(greedy(system + prompts()[i], 24)).value());
+    for (int i = 0; i < 4; ++i) {
+      auto o = drain(hs[i]);
+      EXPECT_EQ(o.text, ref[i]);
+      const Usage& u = o.last.usage;
+      EXPECT_EQ(u.cached_tokens + u.share.recomputed_tokens, u.prompt_tokens);
+      EXPECT_EQ(u.share.reused_tokens, u.cached_tokens);
+      EXPECT_LT(u.cached_tokens, u.prompt_tokens);
+      if (u.preemptions == 0) EXPECT_EQ(u.computed_prompt_tokens, u.prompt_tokens - u.cached_tokens) << i;
+      else EXPECT_GE(u.computed_prompt_tokens, u.prompt_tokens - u.cached_tokens) << i;
+      reused += u.cached_tokens;
+      preempted += u.preemptions;
+    }
+  }
+  EXPECT_GT(reused, 0);  // the shared system prompt was reused at least once
+  auto m = e.metrics();
+  std::printf("tiny pool with prefix cache: %lld tokens reused, %lld preemptions\n", static_cast<long long>(reused),
+              static_cast<long long>(preempted));
+  EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
+}
+
 TEST(Engine, CancellationFreesBlocksAndRejectsBadInput) {
   REQUIRE_MODEL();
   EngineConfig cfg;

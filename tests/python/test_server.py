@@ -557,3 +557,43 @@ def test_semantic_sharing_report_and_share_domains(server):
     assert full[0] == 200 and json.loads(full[2])["kvshare"]["mode"] == "full"
     status, err = error_of(server.post("/v1/chat/completions", chat_body("hi", kvshare={"mode": "magic"})))
     assert status == 400
+
+
+# --- error boundary ----------------------------------------------------------------------------------------------
+
+def test_injected_faults_fail_only_their_request(tmp_path, kvs_bin, kvs_model):
+    """A fault while serving one request (an hnswlib-style exception in the donor search, bad_alloc at admission, a
+    failed forward) fails that request with HTTP 500 and a clear message; concurrent and later requests are served."""
+    import openai
+
+    faults = ["search:throw:BOOM-SEARCH", "admit:oom:BOOM-ADMIT", "forward:status:BOOM-FORWARD"]
+    s = Server(tmp_path, CONFIG, [a for f in faults for a in ("--inject-fault", f)], name="faults")
+    try:
+        c = s.client()
+        for marker, expect in [("BOOM-SEARCH", "injected fault at search"), ("BOOM-ADMIT", "out of memory"),
+                               ("BOOM-FORWARD", "injected fault at forward")]:
+            # A healthy streaming request runs while the faulty one fails beside it.
+            with cf.ThreadPoolExecutor(2) as ex:
+                healthy = ex.submit(lambda: c.chat.completions.create(
+                    model=MODEL_ID, messages=[{"role": "user", "content": "Tell me about the heart."}], max_tokens=24,
+                    temperature=0, extra_body={"ignore_eos": True}))
+                with pytest.raises(openai.InternalServerError) as ei:
+                    c.chat.completions.create(model=MODEL_ID, temperature=0, max_tokens=8,
+                                              messages=[{"role": "user", "content": f"{marker}: what is asthma?"}])
+                ok = healthy.result(timeout=300)
+            assert ei.value.status_code == 500
+            assert expect in str(ei.value), str(ei.value)
+            assert ok.choices[0].finish_reason == "length" and ok.usage.completion_tokens == 24
+        # Mid-stream (headers already sent): the stream carries the error event.
+        status, _, body = s.post("/v1/chat/completions", {**chat_body("BOOM-FORWARD again", max_tokens=4),
+                                                          "stream": True})
+        assert status == 200
+        assert b"injected fault at forward" in body and b'"server_error"' in body
+        m = s.wait_idle_pool()
+        assert m["requests_failed_total"] >= 4
+        r = c.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+        assert r.choices[0].message.content  # still serving
+        assert s.proc.poll() is None
+        assert "failed in" in s.log_path.read_text()  # logged
+    finally:
+        s.stop()
