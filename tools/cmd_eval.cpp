@@ -1,11 +1,14 @@
 // `kvshare eval`: the evaluation of semantic KV sharing (src/eval/): one request stream played in several sharing
 // modes on the real engine, scored against the full-prefill run.
-//   kvshare eval --workload rag|paraphrase [--n 200] [--max-tokens 48]
+//   kvshare eval --workload rag|paraphrase [--split all|tune|test] [--n 200] [--max-tokens 48]
 //                [--modes full,prefix,semantic,naive,response-cache] [--sweep|--no-sweep] [--sweep-r 0,5,...]
 //                [--deviation kv|attn-v]   (modes may also name semantic-attn: semantic with attn-v)
 //                [--out DIR] [--model PATH] [--embedder PATH] [--data PATH] [--threads N] [--kv-mib MiB]
 //       writes DIR/eval_<workload>.{json,md} and PNG plots, prints the Markdown tables to stdout; progress on
-//       stderr.
+//       stderr. After the modes ran, every answer is teacher-forced under the exact model (f32; a second f32
+//       copy of the model is loaded when --precision is not f32) for the fidelity table (src/eval/runner.h).
+//       --split tune|test draws the stream from one part of the data, disjoint by MedQuAD focus (workload.h):
+//       choose settings on tune, report on test.
 //   kvshare eval --metrics-only FILE
 //       FILE: JSON Lines of {"hyp": "...", "ref": "..."}; prints one JSON object with our ROUGE-L (per pair) and
 //       BLEU (sentence BLEU per pair, corpus BLEU over all) — the hook tests/python/test_text_metrics.py uses to
@@ -42,6 +45,7 @@ constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
   std::string precision = "f32", deviation = "kv";
+  std::string split = "all";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
@@ -137,6 +141,7 @@ int run_eval(const EvalArgs& a) {
     return 2;
   }
   eval::WorkloadOptions wo;
+  eval::parse_split(a.split, &wo.split);  // checked by CLI11 (IsMember)
   wo.n = a.n;
   wo.seed = a.seed;
   wo.window = a.window;
@@ -148,6 +153,11 @@ int run_eval(const EvalArgs& a) {
 
   Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
+  Loaded exact;  // the f32 model the answers are teacher-forced under, when the engine's is not f32
+  if (a.precision != "f32") {
+    exact = load_model_or_report(a.model, "f32");
+    if (!exact.model) return 1;
+  }
   bool need_embedder = !sweep.empty();
   for (const auto& m : modes.value()) need_embedder |= eval::mode_needs_embedder(m.kind);
   std::unique_ptr<share::Embedder> embedder;
@@ -183,14 +193,16 @@ int run_eval(const EvalArgs& a) {
   rc.modes = modes.value();
   rc.sweep = sweep;
   const int64_t runs = static_cast<int64_t>(rc.modes.size() + rc.sweep.size());
-  eval::Progress progress(runs * static_cast<int64_t>(requests->size()));
+  eval::Progress progress((runs + 1) * static_cast<int64_t>(requests->size()));  // + the likelihood phase
   eval::Runner runner(*L.model, *L.tokenizer, embedder.get(), rc, &progress);
+  runner.set_exact_model(exact.model.get());
   auto result = runner.run(a.workload, requests.value());
   progress.finish();
   if (!result.is_ok()) {
     std::fprintf(stderr, "error: %s\n", result.status().to_string().c_str());
     return result.status().code() == Code::kInvalidArgument ? 2 : 1;
   }
+  result->split = eval::split_name(wo.split);
   nlohmann::json meta = {{"model", resolve_model_path(a.model)},
                          {"embedder", embedder_path},
                          {"data", data_path},
@@ -216,6 +228,15 @@ void add_eval(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* sub = app.add_subcommand("eval", "Evaluate semantic KV sharing against full / prefix / naive / response cache");
   auto* w = sub->add_option("--workload", a->workload, "rag or paraphrase");
+  sub->add_option("--split", a->split,
+                  "Part of the data the stream is drawn from: all (default), tune or test (disjoint by MedQuAD focus, "
+                  "about half each: tune settings on tune, report on test)")
+      ->check(CLI::IsMember({"all", "tune", "test"}));
+  sub->footer(
+      "Fidelity (every mode, in the report's second table and the JSON): answers teacher-forced under the exact "
+      "model (f32): mean token log-likelihood and perplexity ratio vs full = exp(mean NLL(mode) - mean NLL(full)); "
+      "first-token KL(p_full || p_mode) and top-1 agreement (response-cache: computed requests only); leading "
+      "tokens equal to full's and agree@k for k in 1,4,16,32,64 (k <= --max-tokens).");
   auto* mo = sub->add_option("--metrics-only", a->metrics_only,
                              "Only score {\"hyp\",\"ref\"} JSON lines from FILE (ROUGE-L, BLEU) and print JSON");
   w->excludes(mo);

@@ -41,6 +41,7 @@ struct ServeArgs {
   bool cache_aware = true;
   double max_wait_beyond_fifo_s = 2.0;
   int blend_layer = 1;
+  int edit_window = 0, edit_tail = 0;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -171,6 +172,8 @@ int run_serve(const ServeArgs& a) {
   ec.cache_aware = a.cache_aware;
   ec.max_wait_beyond_fifo_s = a.max_wait_beyond_fifo_s;
   ec.blend_layer = a.blend_layer;
+  ec.planner.edit_window = a.edit_window;
+  ec.planner.edit_tail = a.edit_tail;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
     if (!spec.is_ok()) {
@@ -246,6 +249,13 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"kv", "attn-v"}));
   sub->add_option("--blend-layer", a->blend_layer,
                   "Layer whose K/V deviation selects the reused tokens to recompute (default 1; 1 .. n_layer-1)");
+  sub->add_option("--edit-window", a->edit_window,
+                  "Edit-aware selection: always recompute this many reused tokens after each edit (default 0 = off)")
+      ->check(CLI::Range(0, 4096));
+  sub->add_option("--edit-tail", a->edit_tail,
+                  "Edit-aware selection: always recompute the prompt's last N tokens (chat template after the user's "
+                  "text; default 0 = off)")
+      ->check(CLI::Range(0, 4096));
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,

@@ -316,7 +316,9 @@ void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits
         finish(seq, "error", st);
         continue;
       }
-      emit_token(seq, seq.sampler.sample(row, seq.tokens));
+      std::vector<float> first;  // before the sampler: it may scale or penalise the row in place
+      if (seq.params.want_first_logits && seq.n_generated() == 0) first.assign(row.begin(), row.end());
+      emit_token(seq, seq.sampler.sample(row, seq.tokens), std::move(first));
     } catch (const std::exception& e) {
       fail(seq, "sampling", e);
     }
@@ -363,7 +365,7 @@ void Engine::fail(Sequence& seq, const std::string& where, const std::exception&
   finish(seq, "error", internal(msg));
 }
 
-void Engine::emit_token(Sequence& seq, int32_t token) {
+void Engine::emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits) {
   const auto now = Clock::now();
   if (seq.n_generated() == 0) {
     seq.usage.ttft_ms = seconds_between(seq.handle->created(), now) * 1000.0;
@@ -374,6 +376,11 @@ void Engine::emit_token(Sequence& seq, int32_t token) {
   }
   seq.last_token_at = now;
   if (!seq.params.ignore_eos && tok_.is_eog(token)) {
+    if (!first_logits.empty()) {  // an empty answer still reports what its (end) token was sampled from
+      StreamEvent ev;
+      ev.logits = std::move(first_logits);
+      seq.handle->push(std::move(ev));
+    }
     finish(seq, "stop");
     return;
   }
@@ -384,6 +391,7 @@ void Engine::emit_token(Sequence& seq, int32_t token) {
     StreamEvent ev;
     ev.text = std::move(o.text);
     ev.tokens = {token};
+    ev.logits = std::move(first_logits);
     seq.handle->push(std::move(ev));
   }
   if (o.stopped) {

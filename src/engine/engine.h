@@ -126,7 +126,7 @@ class Engine : private SchedulerHost {
   void commit_prompt_rows(Sequence& seq, int64_t take);
   void finish(Sequence& seq, const std::string& reason, const Status& error = Status::ok());
   void fail(Sequence& seq, const std::string& where, const std::exception& e);
-  void emit_token(Sequence& seq, int32_t token);
+  void emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits = {});
   void reap_finished();
   void update_gauges();
   void trace_step(std::span<const ScheduledRows> rows, double forward_ms);

@@ -45,6 +45,7 @@ void Engine::prepare_waiting() {
 
 // Embeds the request (once), finds its donor and predicts its compute. Throws what the embedder or the index throws.
 void Engine::prepare(Sequence& seq) {
+  const bool first_search = !seq.donor_searched;
   seq.donor_searched = true;
   seq.donor_generation = donor_generation_;
   const int64_t bs = kv_->block_size();
@@ -61,10 +62,13 @@ void Engine::prepare(Sequence& seq) {
     if (emb.is_ok()) seq.params.embedding = std::move(emb).value();
   }
   if (seq.params.embedding.empty()) return;
+  if (first_search) metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries; });
   if (Status st = inject("search", seq); !st.is_ok()) return finish(seq, "error", st);
   FindDonorOptions fo;
   fo.mode = seq.params.share_mode;
   fo.planner = cfg_.planner;
+  if (seq.params.edit_window >= 0) fo.planner.edit_window = seq.params.edit_window;
+  if (seq.params.edit_tail >= 0) fo.planner.edit_tail = seq.params.edit_tail;
   if (seq.params.recompute_ratio >= 0) fo.recompute_ratio = seq.params.recompute_ratio;
   fo.candidates = cfg_.donor_candidates;
   fo.max_edit_distance = cfg_.max_edit_distance;
@@ -100,8 +104,6 @@ AdmitResult Engine::admit(Sequence& seq, int64_t budget) {
     drain_evictions();
     if (!seq.donor_searched || (seq.donor && seq.donor_generation != donor_generation_)) prepare(seq);
     if (seq.done) return AdmitResult::kFailed;
-    if (!seq.admitted_once && donors_ && semantic_mode(seq.params.share_mode) && !seq.params.embedding.empty())
-      metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries; });
     const AdmitResult r = seq.donor && admit_semantic(seq) ? AdmitResult::kAdmitted : admit_prefix(seq, budget);
     if (r == AdmitResult::kAdmitted) {
       if (!seq.admitted_once) metrics_.update([&](MetricsSnapshot& s) { s.prompt_tokens += seq.n_prompt; });

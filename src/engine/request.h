@@ -37,6 +37,8 @@ struct RequestParams {
   std::vector<float> embedding;    // of share_text; computed by the engine at admission when empty
   double recompute_ratio = -1;     // per-request r in [0, 1]; < 0: the server's default
   std::optional<share::DeviationScorer> deviation;  // per-request scorer; nullopt: the server's default
+  int32_t edit_window = -1, edit_tail = -1;  // edit-aware selection per request (< 0: the server's default)
+  bool want_first_logits = false;  // the first token's event carries the raw logits it was sampled from (eval)
 };
 
 // What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).
@@ -68,6 +70,7 @@ struct Usage {
 struct StreamEvent {
   std::string text;                // new text (UTF-8 complete, stop strings held back)
   std::vector<int32_t> tokens;     // token ids behind this text
+  std::vector<float> logits;       // (n_vocab) raw logits of the first token, when want_first_logits
   bool finished = false;
   std::string finish_reason;       // "stop", "length", "cancelled", "error"
   Usage usage;                     // final on the finished event

@@ -6,14 +6,19 @@
 
 namespace kvs::engine {
 
-int64_t Scheduler::pick_waiting(const std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const {
+int64_t Scheduler::pick_waiting(std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const {
   const auto cap = std::chrono::duration<double>(cfg_.max_wait_beyond_fifo_s);
   int64_t best = -1;
+  bool head = true;  // the first live sequence is the FIFO head (the deque is in arrival order, preempted first)
   for (size_t i = 0; i < waiting.size(); ++i) {
-    const Sequence& s = *waiting[i];
+    Sequence& s = *waiting[i];
     if (s.done) continue;
-    // Preempted or past the age cap: FIFO wins (the deque is in arrival order, preempted at the front).
-    if (s.usage.preemptions > 0 || !cfg_.cache_aware || now - s.handle->created() > cap) return static_cast<int64_t>(i);
+    if (head) {
+      if (!s.fifo_head_since) s.fifo_head_since = now;
+      // Preempted, FIFO configured, or passed over as the head for longer than the cap: FIFO wins.
+      if (s.usage.preemptions > 0 || !cfg_.cache_aware || now - *s.fifo_head_since > cap) return static_cast<int64_t>(i);
+      head = false;
+    }
     if (best < 0 || s.predicted_rows < waiting[best]->predicted_rows) best = static_cast<int64_t>(i);
   }
   return best;

@@ -9,8 +9,9 @@
 //     back to the front of the waiting queue) until the reserve succeeds or the sequence itself is the newest
 //     (then it yields);
 //  2. waiting sequences while budget, running slots and blocks last, in this order:
-//     - preempted sequences first (they have a stream open), then any sequence that has waited longer than
-//       max_wait_beyond_fifo (FIFO among them): the age cap;
+//     - the FIFO head (the oldest live waiting sequence) when it was preempted (it has a stream open) or has been
+//       the head, passed over, for longer than max_wait_beyond_fifo: the age cap. So the oldest request is never
+//       delayed more than that beyond its FIFO turn (its FIFO turn comes when everything older was admitted);
 //     - otherwise cache-aware (KVShare's scheduler): the sequence with the smallest predicted compute
 //       (Sequence::predicted_rows: prompt rows not covered by a prefix hit or a donor), ties in arrival order;
 //       with cache_aware = false, plain FIFO;
@@ -73,8 +74,9 @@ class Scheduler {
   Schedule schedule(std::vector<std::unique_ptr<Sequence>>& running, std::deque<std::unique_ptr<Sequence>>& waiting,
                     SchedulerHost& host, Clock::time_point now) const;
 
-  // Index into `waiting` of the sequence to admit next (waiting non-empty; skips done ones; -1 if all done).
-  int64_t pick_waiting(const std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const;
+  // Index into `waiting` of the sequence to admit next (skips done ones; -1 if none). Marks when the FIFO head
+  // became the head (Sequence::fifo_head_since), which the age cap reads.
+  int64_t pick_waiting(std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const;
 
  private:
   void schedule_running(std::vector<std::unique_ptr<Sequence>>& running,

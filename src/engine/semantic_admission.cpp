@@ -41,6 +41,7 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
     auto p = share::semantic_plan(n, best->donor.donor_id, best->donor.script);
     if (!p.is_ok()) return {};
     best->plan = std::move(p).value();
+    if (opt.mode != ShareMode::kNaive) share::add_edit_aware(best->plan, opt.planner.edit_window, opt.planner.edit_tail);
   }
   return best;
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/request.h"
@@ -49,6 +50,7 @@ struct Sequence {
   std::unique_ptr<DonorChoice> donor;  // donor found while waiting, for admission (null: none)
   uint64_t donor_generation = 0;       // the donor store's generation when `donor` was found
   bool donor_searched = false;
+  std::optional<std::chrono::steady_clock::time_point> fifo_head_since;  // oldest waiting since (age cap)
   std::unique_ptr<Blend> blend;        // semantic admission in progress
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -34,6 +35,16 @@ nlohmann::json summary_json(const ModeSummary& s) {
                       {"rouge_l_vs_reference", s.rouge_vs_ref},
                       {"wall_s", s.wall_s}};
   if (s.miss_agreement >= 0) j["miss_agreement"] = s.miss_agreement;
+  j["answer_tokens"] = s.answer_tokens;
+  j["mean_logprob"] = s.mean_logprob;
+  j["ppl_ratio_vs_full"] = s.ppl_ratio;  // NaN (n/a) is written as null
+  j["n_first_dist"] = s.n_first_dist;
+  j["first_token_kl"] = s.first_kl;
+  j["first_token_top1"] = s.first_top1;
+  j["lead_mean"] = s.lead_mean;
+  nlohmann::json agree = nlohmann::json::object();
+  for (const auto& [k, v] : s.agree_at) agree[std::to_string(k)] = v;
+  j["agree_at"] = std::move(agree);
   return j;
 }
 
@@ -63,7 +74,15 @@ nlohmann::json row_json(const RequestOutcome& r) {
                       {"bleu_vs_full", r.bleu_vs_full},
                       {"first_token_agrees", r.first_token_agrees},
                       {"exact_match", r.exact_match},
-                      {"rouge_l_vs_reference", r.rouge_vs_ref}};
+                      {"rouge_l_vs_reference", r.rouge_vs_ref},
+                      {"tokens", r.tokens},
+                      {"token_logprobs", r.token_logprobs},
+                      {"answer_logprob", r.answer_logprob},
+                      {"lead", r.lead}};
+  if (r.first_compared) {
+    j["first_token_kl"] = r.first_kl;
+    j["first_token_top1"] = r.first_top1_agrees;
+  }
   if (r.cache_hit || r.cache_similarity != 0) {
     j["cache_hit"] = r.cache_hit;
     j["cache_source"] = r.cache_source;
@@ -89,6 +108,40 @@ std::string fmt(const char* f, double v) {
 }
 
 std::string pct(double v) { return fmt("%.0f%%", 100.0 * v); }
+
+// The fidelity table: one row per mode, then the sweep's.
+void fidelity_table(std::ostringstream& s, const EvalResult& r) {
+  s << "\n### Fidelity to full (answers teacher-forced under the exact model, f32)\n\n"
+    << "| mode | answer tokens | mean log-lik. (nats/token) | PPL ratio vs full | first-token KL | top-1 agr. | "
+       "lead tokens";
+  const std::vector<std::pair<int32_t, double>>& ks = r.modes.front().summary.agree_at;
+  for (const auto& [k, v] : ks) s << " | agree@" << k;
+  s << " |\n|---|---:|---:|---:|---:|---:|---:";
+  for (size_t i = 0; i < ks.size(); ++i) s << "|---:";
+  s << "|\n";
+  const auto row = [&](const ModeResult& m) {
+    const auto& x = m.summary;
+    s << "| " << m.spec.name << " | " << x.answer_tokens << " | " << fmt("%.4f", x.mean_logprob) << " | "
+      << (std::isnan(x.ppl_ratio) ? std::string("n/a") : fmt("%.3f", x.ppl_ratio)) << " | ";
+    if (x.n_first_dist == 0) {
+      s << "n/a | n/a";
+    } else {
+      s << fmt("%.4f", x.first_kl) << " | " << pct(x.first_top1);
+      if (x.n_first_dist < x.n) s << " (" << x.n_first_dist << " computed)";
+    }
+    s << " | " << fmt("%.1f", x.lead_mean);
+    for (const auto& [k, v] : x.agree_at) s << " | " << pct(v);
+    s << " |\n";
+  };
+  for (const auto& m : r.modes) row(m);
+  for (const auto& m : r.sweep) row(m);
+  s << "\nmean log-lik.: sum of the answers' token log-probabilities under the exact model / answer tokens. "
+       "PPL ratio: exp(mean NLL of the mode - mean NLL of full), 1.000 = as likely as full's answers. "
+       "first-token KL: KL(p_full || p_mode) of the first generated token, mean over requests; top-1: same argmax. "
+       "response-cache: over its computed requests only (a hit has no distribution of its own). lead tokens: "
+       "leading answer tokens equal to full's (identical answers count max_tokens); agree@k: share of requests "
+       "whose first k tokens all match full's.\n";
+}
 
 std::string quote_gnuplot(const std::string& s) {
   std::string out = "\"";
@@ -200,6 +253,7 @@ std::string find_on_path(const std::string& name) {
 nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
   nlohmann::json j;
   j["workload"] = r.workload;
+  j["split"] = r.split;
   j["n"] = r.requests.size();
   j["max_tokens"] = r.max_tokens;
   j["threads"] = r.n_threads;
@@ -222,7 +276,18 @@ nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
       {"bleu_vs_full", "corpus BLEU (sacrebleu, 13a, smooth exp) against full's answers; per row: sentence BLEU"},
       {"first_token_agreement", "share of requests whose first sampled token id equals full's (EOS included)"},
       {"rouge_l_vs_reference", "mean ROUGE-L F1 against the MedQuAD answer (requests that have one)"},
-      {"miss_agreement", "response-cache: share of computed (miss) answers identical to full's"}};
+      {"miss_agreement", "response-cache: share of computed (miss) answers identical to full's"},
+      {"token_logprobs", "per row: log p(token_j | prompt_ids, tokens[0..j)) under the exact model (f32, "
+                         "teacher-forced prefill of prompt + answer), nats; answer_logprob = their sum"},
+      {"mean_logprob", "sum of answer_logprob over requests / answer_tokens (corpus mean, nats per token)"},
+      {"ppl_ratio_vs_full", "exp(mean NLL of the mode - mean NLL of full); full: 1; null when n/a"},
+      {"first_token_kl", "KL(p_full || p_mode) of the first generated token's distributions (softmax of the raw "
+                         "logits, double), mean over the n_first_dist requests compared (response-cache: its "
+                         "computed requests only)"},
+      {"first_token_top1", "share of those requests whose first-token argmax equals full's"},
+      {"lead_mean", "mean leading answer positions (< max_tokens) equal to full's, ended answers padded"},
+      {"agree_at", "k -> share of requests whose first k answer positions all equal full's (k <= max_tokens)"},
+      {"split", "the workload's part of the data by MedQuAD focus: all, tune or test (disjoint by focus)"}};
   nlohmann::json modes = nlohmann::json::object();
   nlohmann::json order = nlohmann::json::array();
   for (const auto& m : r.modes) {
@@ -242,6 +307,7 @@ nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
                     {"use", q.use},
                     {"question", q.question},
                     {"prompt_tokens", i < r.prompt_tokens.size() ? r.prompt_tokens[i] : 0},
+                    {"prompt_ids", i < r.prompt_ids.size() ? r.prompt_ids[i] : std::vector<int32_t>{}},
                     {"has_reference", !q.reference.empty()}});
   }
   j["requests"] = std::move(reqs);
@@ -257,7 +323,8 @@ std::string markdown_report(const EvalResult& r, const nlohmann::json& meta) {
     << fmt("%.0f", r.requests.empty() ? 0.0 : static_cast<double>(total_prompt) / r.requests.size())
     << " tokens, shared template prefix " << r.common_prefix_tokens << " tokens), greedy, max_tokens "
     << r.max_tokens << ", sequential; planner r = " << fmt("%.2f", r.planner.recompute_ratio)
-    << ", similarity threshold " << fmt("%.2f", r.planner.similarity_threshold);
+    << ", similarity threshold " << fmt("%.2f", r.planner.similarity_threshold) << "; split " << r.split
+    << (r.split == "all" ? "" : " (MedQuAD focus: tune and test are disjoint)");
   if (meta.contains("model")) s << "; model `" << meta["model"].get<std::string>() << "`";
   s << ".\n\n";
   s << "| mode | hit rate | semantic | reuse rate | prefill saved | TTFT p50 (ms) | TTFT p90 (ms) | ROUGE-L vs full "
@@ -290,6 +357,7 @@ std::string markdown_report(const EvalResult& r, const nlohmann::json& meta) {
        "prefill saved: 1 - prompt tokens computed through every layer / all prompt tokens. TTFT includes the "
        "embedding. Quality is measured against the `full` run's answers (ROUGE-L F1 mean, corpus BLEU 13a), "
        "ROUGE-L vs ref against the MedQuAD answer.\n";
+  if (!r.modes.empty()) fidelity_table(s, r);
   return s.str();
 }
 

@@ -8,6 +8,8 @@
 
 #include "base/thread_pool.h"
 #include "engine/engine.h"
+#include "eval/fidelity.h"
+#include "eval/likelihood.h"
 #include "eval/text_metrics.h"
 #include "tokenizer/chat_template.h"
 
@@ -57,6 +59,7 @@ Result<RequestOutcome> run_request(engine::Engine& eng, engine::RequestParams pa
   for (;;) {
     auto ev = handle->next(std::chrono::milliseconds(1000));
     if (!ev) continue;
+    if (!ev->logits.empty()) out.first_logits = std::move(ev->logits);
     out.text += ev->text;
     out.tokens.insert(out.tokens.end(), ev->tokens.begin(), ev->tokens.end());
     if (!ev->finished) continue;
@@ -151,7 +154,7 @@ Result<std::vector<std::vector<int32_t>>> Runner::tokenize_prompts(const std::ve
 }
 
 Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<EvalRequest>& requests,
-                                    const std::vector<std::vector<int32_t>>& prompts) const {
+                                    const std::vector<std::vector<int32_t>>& prompts) {
   ModeResult res;
   res.spec = spec;
   engine::ShareMode sm = engine::ShareMode::kFull;
@@ -194,9 +197,11 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
     }
     if (spec.kind == ModeKind::kSweep) p.recompute_ratio = spec.recompute_ratio;
     p.deviation = spec.deviation;
+    p.want_first_logits = true;
     auto r = run_request(eng, std::move(p), static_cast<int>(i));
     if (!r.is_ok())
       return Status(r.status().code(), spec.name + ", request " + std::to_string(i) + ": " + r.status().message());
+    KVS_RETURN_IF_ERROR(compare_first(r.value(), i, spec.kind == ModeKind::kFull));
     if (gated && r->usage.share.mode != "semantic") donors.emplace_back(emb, std::max(norm2(emb), 1e-12));
     res.rows.push_back(std::move(r).value());
     if (progress_) progress_->tick();
@@ -207,7 +212,7 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
 }
 
 Result<ModeResult> Runner::run_response_cache(const ModeSpec& spec, const std::vector<EvalRequest>& requests,
-                                              const std::vector<std::vector<int32_t>>& prompts) const {
+                                              const std::vector<std::vector<int32_t>>& prompts) {
   if (!embedder_) return invalid_argument("mode response-cache needs an embedder");
   ModeResult res;
   res.spec = spec;
@@ -258,9 +263,11 @@ Result<ModeResult> Runner::run_response_cache(const ModeSpec& spec, const std::v
       p.prompt = prompts[i];
       p.max_tokens = cfg_.max_tokens;
       p.share_mode = engine::ShareMode::kFull;
+      p.want_first_logits = true;
       auto r = run_request(eng, std::move(p), static_cast<int>(i));
       if (!r.is_ok())
         return Status(r.status().code(), spec.name + ", request " + std::to_string(i) + ": " + r.status().message());
+      KVS_RETURN_IF_ERROR(compare_first(r.value(), i, /*is_full=*/false));
       out = std::move(r).value();
       out.ttft_ms += lookup_ms;
       cache.push_back({static_cast<int>(i), e.value(), en});
@@ -274,7 +281,102 @@ Result<ModeResult> Runner::run_response_cache(const ModeSpec& spec, const std::v
   return res;
 }
 
-void score_mode(ModeResult& m, const ModeResult& full, const std::vector<EvalRequest>& requests, int64_t common_prefix) {
+Status Runner::compare_first(RequestOutcome& r, size_t i, bool is_full) {
+  std::vector<float> logits = std::move(r.first_logits);
+  r.first_logits = {};
+  if (logits.empty()) return Status::ok();  // no fresh distribution (engine without want_first_logits support)
+  if (full_first_.size() <= i) full_first_.resize(i + 1);
+  if (is_full) full_first_[i] = logits;
+  if (full_first_[i].empty()) return Status::ok();
+  auto c = compare_first_token(full_first_[i], logits);
+  if (!c.is_ok()) return c.status();
+  r.first_compared = true;
+  r.first_kl = c->kl;
+  r.first_top1_agrees = c->top1_agrees;
+  return Status::ok();
+}
+
+Status Runner::score_likelihoods(EvalResult& out) {
+  const model::Model& exact = exact_ ? *exact_ : model_;
+  if (exact.precision() != model::Precision::kF32)
+    return invalid_argument("the answers' likelihoods need the model in f32 (set_exact_model)");
+  std::vector<ModeResult*> all;
+  for (auto& m : out.modes) all.push_back(&m);
+  for (auto& m : out.sweep) all.push_back(&m);
+  const size_t n = out.prompt_ids.size();
+  int64_t capacity = 1;
+  for (size_t i = 0; i < n; ++i)
+    for (const ModeResult* m : all)
+      capacity = std::max<int64_t>(capacity, static_cast<int64_t>(out.prompt_ids[i].size() + m->rows[i].tokens.size()));
+  ThreadPool pool(cfg_.n_threads > 0 ? cfg_.n_threads : ThreadPool::default_threads());
+  AnswerScorer scorer(exact, capacity, &pool);
+  if (progress_) progress_->start_phase("likelihood", static_cast<int64_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    KVS_RETURN_IF_ERROR(scorer.set_prompt(out.prompt_ids[i]));
+    std::vector<const RequestOutcome*> done;  // rows of request i scored already (equal answers: equal bits)
+    for (ModeResult* m : all) {
+      RequestOutcome& r = m->rows[i];
+      auto same = std::find_if(done.begin(), done.end(), [&](const RequestOutcome* d) { return d->tokens == r.tokens; });
+      if (same != done.end()) {
+        r.token_logprobs = (*same)->token_logprobs;
+        r.answer_logprob = (*same)->answer_logprob;
+        continue;
+      }
+      auto lp = scorer.score(r.tokens);
+      if (!lp.is_ok())
+        return Status(lp.status().code(), m->spec.name + ", request " + std::to_string(i) + ": " + lp.status().message());
+      r.token_logprobs = std::move(lp->token_logprobs);
+      r.answer_logprob = lp->sum;
+      done.push_back(&r);
+    }
+    if (progress_) progress_->tick();
+  }
+  return Status::ok();
+}
+
+namespace {
+
+// The fidelity part of the summary (runner.h, "Fidelity").
+void score_fidelity(ModeResult& m, const ModeResult& full, int32_t max_tokens) {
+  ModeSummary& s = m.summary;
+  double lp_sum = 0, full_lp_sum = 0, kl_sum = 0, lead_sum = 0;
+  int64_t full_tokens = 0, top1 = 0;
+  std::vector<int64_t> agree(kAgreementK.size(), 0);
+  s.answer_tokens = 0;
+  s.n_first_dist = 0;
+  for (size_t i = 0; i < m.rows.size(); ++i) {
+    RequestOutcome& r = m.rows[i];
+    const RequestOutcome& f = full.rows[i];
+    lp_sum += r.answer_logprob;
+    s.answer_tokens += static_cast<int64_t>(r.tokens.size());
+    full_lp_sum += f.answer_logprob;
+    full_tokens += static_cast<int64_t>(f.tokens.size());
+    if (r.first_compared) {
+      ++s.n_first_dist;
+      kl_sum += r.first_kl;
+      top1 += r.first_top1_agrees;
+    }
+    r.lead = leading_agreement(r.tokens, f.tokens, max_tokens);
+    lead_sum += r.lead;
+    for (size_t k = 0; k < kAgreementK.size(); ++k) agree[k] += r.lead >= kAgreementK[k];
+  }
+  s.mean_logprob = s.answer_tokens ? lp_sum / static_cast<double>(s.answer_tokens) : 0.0;
+  const double full_mean = full_tokens ? full_lp_sum / static_cast<double>(full_tokens) : 0.0;
+  // mean_nll(mode) - mean_nll(full) = full_mean - mean_logprob; exactly 0 for full itself.
+  s.ppl_ratio = s.answer_tokens && full_tokens ? std::exp(full_mean - s.mean_logprob) : std::nan("");
+  s.first_kl = s.n_first_dist ? kl_sum / static_cast<double>(s.n_first_dist) : 0.0;
+  s.first_top1 = s.n_first_dist ? static_cast<double>(top1) / static_cast<double>(s.n_first_dist) : 0.0;
+  const double dn = static_cast<double>(std::max<size_t>(m.rows.size(), 1));
+  s.lead_mean = lead_sum / dn;
+  s.agree_at.clear();
+  for (size_t k = 0; k < kAgreementK.size(); ++k)
+    if (kAgreementK[k] <= max_tokens) s.agree_at.emplace_back(kAgreementK[k], static_cast<double>(agree[k]) / dn);
+}
+
+}  // namespace
+
+void score_mode(ModeResult& m, const ModeResult& full, const std::vector<EvalRequest>& requests, int64_t common_prefix,
+                int32_t max_tokens) {
   ModeSummary& s = m.summary;
   const size_t n = m.rows.size();
   s.n = static_cast<int64_t>(n);
@@ -332,6 +434,7 @@ void score_mode(ModeResult& m, const ModeResult& full, const std::vector<EvalReq
   s.rouge_vs_ref = n_ref ? ref_sum / static_cast<double>(n_ref) : 0.0;
   if (m.spec.kind == ModeKind::kResponseCache)
     s.miss_agreement = misses ? static_cast<double>(miss_equal) / static_cast<double>(misses) : 1.0;
+  score_fidelity(m, full, max_tokens);
 }
 
 Result<EvalResult> Runner::run(const std::string& workload_name, const std::vector<EvalRequest>& requests) {
@@ -356,6 +459,8 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
     lcp = k;
     out.prompt_tokens.push_back(static_cast<int64_t>(p.size()));
   }
+  out.prompt_ids = P;
+  full_first_.assign(P.size(), {});
   common_prefix_ = static_cast<int64_t>(P.size() > 1 ? lcp : 0);
   out.common_prefix_tokens = common_prefix_;
 
@@ -369,10 +474,12 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
     if (!m.is_ok()) return m.status();
     out.sweep.push_back(std::move(m).value());
   }
+  full_first_.clear();
+  KVS_RETURN_IF_ERROR(score_likelihoods(out));
   if (progress_) progress_->finish();
   const ModeResult full = out.modes.front();
-  for (auto& m : out.modes) score_mode(m, full, requests, common_prefix_);
-  for (auto& m : out.sweep) score_mode(m, full, requests, common_prefix_);
+  for (auto& m : out.modes) score_mode(m, full, requests, common_prefix_, cfg_.max_tokens);
+  for (auto& m : out.sweep) score_mode(m, full, requests, common_prefix_, cfg_.max_tokens);
   return out;
 }
 

@@ -34,6 +34,23 @@
 //   quality vs full ROUGE-L F1 (mean over requests), corpus BLEU (13a), first-token agreement (same first
 //                   sampled token id, EOS included), exact match (same text).
 //   ROUGE-L vs ref  mean ROUGE-L F1 against the MedQuAD answer, over requests that have one.
+//
+// Fidelity (after every mode ran; likelihood.h, fidelity.h). A mode's answer = its generated token ids
+// (RequestOutcome::tokens, EOS not included).
+//   log-likelihood  each answer teacher-forced under the exact model (f32 prefill of prompt + answer, its own KV,
+//                   nothing shared): token_logprobs[j] = log p(answer[j] | prompt, answer[0..j)). Per mode
+//                   mean_logprob = sum over requests of the answer log-likelihoods / sum of answer tokens (a
+//                   corpus-level mean, nats/token; empty answers add nothing to either sum).
+//   ppl ratio       exp(mean_nll(mode) - mean_nll(full)), mean_nll = -mean_logprob: 1.00 = the mode's answers are
+//                   as likely under the exact model as full's (full's is exactly 1); n/a when either mode
+//                   produced no answer token.
+//   first-token KL  KL(p_full || p_mode) of the first generated token's distributions (softmax of the raw logits
+//                   the engine sampled from: RequestParams::want_first_logits), per request, mean over requests;
+//                   top-1 = the argmaxes agree. Full's KL against itself is exactly 0. Response-cache hits have
+//                   no fresh distribution: its KL and top-1 are over its computed requests only (n_first_dist).
+//   lead            leading answer positions (< max_tokens) equal to full's, an ended answer padded with an end
+//                   marker (identical answers agree at every position); mean over requests, and agree@k = share
+//                   of requests with lead >= k, for k in {1, 4, 16, 32, 64}, k <= max_tokens.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -91,6 +108,14 @@ struct RequestOutcome {
   // Quality, filled once the `full` run is known.
   double rouge_vs_full = 0, bleu_vs_full = 0, rouge_vs_ref = 0;
   bool first_token_agrees = false, exact_match = false;
+  // Fidelity (see "Fidelity" above).
+  std::vector<float> first_logits;     // (n_vocab) while the request is scored against full's; then released
+  bool first_compared = false;         // a fresh first-token distribution was compared with full's (hits: no)
+  double first_kl = 0;                 // KL(p_full || p_this), nats, when first_compared
+  bool first_top1_agrees = false;      // when first_compared
+  std::vector<double> token_logprobs;  // (tokens) teacher-forced under the exact model
+  double answer_logprob = 0;           // sum of token_logprobs
+  int32_t lead = 0;                    // leading positions equal to full's (< max_tokens)
 };
 
 struct ModeSummary {
@@ -103,6 +128,14 @@ struct ModeSummary {
   double rouge_vs_ref = 0;
   double miss_agreement = -1;    // response-cache: share of computed answers equal to full's (determinism); -1 n/a
   double wall_s = 0;
+  // Fidelity.
+  int64_t answer_tokens = 0;     // sum of answer lengths (tokens teacher-forced)
+  double mean_logprob = 0;       // nats per answer token, corpus-level
+  double ppl_ratio = 0;          // exp(mean_nll - full's mean_nll); NaN when n/a
+  int64_t n_first_dist = 0;      // requests whose first-token distribution was compared with full's
+  double first_kl = 0, first_top1 = 0;  // means over those n_first_dist requests
+  double lead_mean = 0;
+  std::vector<std::pair<int32_t, double>> agree_at;  // (k, share of requests with lead >= k), k <= max_tokens
 };
 
 struct ModeResult {
@@ -113,6 +146,7 @@ struct ModeResult {
 
 struct EvalResult {
   std::string workload;
+  std::string split = "all";           // the workload's data part (workload.h: all, tune, test)
   int32_t max_tokens = 0;
   int32_t n_threads = 0;
   int64_t kv_cache_mib = 0;
@@ -120,6 +154,7 @@ struct EvalResult {
   int64_t common_prefix_tokens = 0;
   std::vector<EvalRequest> requests;
   std::vector<int64_t> prompt_tokens;  // (requests)
+  std::vector<std::vector<int32_t>> prompt_ids;  // (requests, prompt tokens) the ids every mode was given
   std::vector<ModeResult> modes;       // full first
   std::vector<ModeResult> sweep;
 };
@@ -134,26 +169,38 @@ class Runner {
   Runner(const model::Model& model, const tok::Tokenizer& tokenizer, const share::Embedder* embedder,
          RunnerConfig cfg, Progress* progress = nullptr);
 
-  // Renders and tokenizes the prompts, runs every mode and the sweep, and scores them.
+  // The model the answers are teacher-forced under; it must be f32. Default (null): the engine's model, which
+  // then must be f32 itself (run() fails otherwise). Not owned; must outlive run().
+  void set_exact_model(const model::Model* exact) { exact_ = exact; }
+
+  // Renders and tokenizes the prompts, runs every mode and the sweep, teacher-forces every answer, and scores them.
   Result<EvalResult> run(const std::string& workload_name, const std::vector<EvalRequest>& requests);
 
  private:
   Result<std::vector<std::vector<int32_t>>> tokenize_prompts(const std::vector<EvalRequest>& requests) const;
   Result<ModeResult> run_mode(const ModeSpec& spec, const std::vector<EvalRequest>& requests,
-                              const std::vector<std::vector<int32_t>>& prompts) const;
+                              const std::vector<std::vector<int32_t>>& prompts);
   Result<ModeResult> run_response_cache(const ModeSpec& spec, const std::vector<EvalRequest>& requests,
-                                        const std::vector<std::vector<int32_t>>& prompts) const;
+                                        const std::vector<std::vector<int32_t>>& prompts);
+  // Compares r's first-token logits with full's (full: keeps them) and releases them.
+  Status compare_first(RequestOutcome& r, size_t i, bool is_full);
+  // Fills token_logprobs / answer_logprob of every mode's and the sweep's rows.
+  Status score_likelihoods(EvalResult& out);
 
   const model::Model& model_;
+  const model::Model* exact_ = nullptr;
   const tok::Tokenizer& tok_;
   const share::Embedder* embedder_;
   RunnerConfig cfg_;
   Progress* progress_;
   int64_t common_prefix_ = 0;
+  std::vector<std::vector<float>> full_first_;  // (requests, n_vocab) full's first-token logits, while modes run
 };
 
 // Fills the quality fields of `m` against `full` (same requests, same order) and the requests' references,
-// and computes its summary. common_prefix: see "hit" above.
-void score_mode(ModeResult& m, const ModeResult& full, const std::vector<EvalRequest>& requests, int64_t common_prefix);
+// and computes its summary. common_prefix: see "hit" above. max_tokens caps the lead and the agree@k list.
+// The fidelity figures use the rows' token_logprobs and first_* fields as filled by the runner.
+void score_mode(ModeResult& m, const ModeResult& full, const std::vector<EvalRequest>& requests, int64_t common_prefix,
+                int32_t max_tokens = 64);
 
 }  // namespace kvs::eval

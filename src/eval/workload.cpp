@@ -2,19 +2,23 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace kvs::eval {
 
 namespace {
 
 // SplitMix64: a fixed generator, so the stream does not depend on the standard library's distributions.
+uint64_t mix64(uint64_t z) {  // SplitMix64's finaliser
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 struct Rng {
   uint64_t s;
   uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return mix64(s += 0x9E3779B97F4A7C15ull);
   }
   size_t below(size_t n) { return static_cast<size_t>(next() % n); }
 };
@@ -69,6 +73,54 @@ EvalRequest make_rag_request(const RagItem& item, int use, int index, uint64_t s
 
 const char* workload_name(WorkloadKind k) { return k == WorkloadKind::kRag ? "rag" : "paraphrase"; }
 
+const char* split_name(Split s) {
+  switch (s) {
+    case Split::kTune: return "tune";
+    case Split::kTest: return "test";
+    case Split::kAll: break;
+  }
+  return "all";
+}
+
+bool parse_split(const std::string& s, Split* out) {
+  if (s == "all") *out = Split::kAll;
+  else if (s == "tune") *out = Split::kTune;
+  else if (s == "test") *out = Split::kTest;
+  else return false;
+  return true;
+}
+
+std::string focus_key(const std::string& focus) {
+  std::string out;
+  bool gap = false;
+  for (unsigned char c : focus) {
+    if (std::isalnum(c)) {
+      if (gap && !out.empty()) out += ' ';
+      out += static_cast<char>(std::tolower(c));
+      gap = false;
+    } else {
+      gap = true;
+    }
+  }
+  return out;
+}
+
+Split focus_split(const std::string& focus) {
+  uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a 64
+  for (unsigned char c : focus_key(focus)) h = (h ^ c) * 0x100000001B3ull;
+  return (mix64(h) & 1) == 0 ? Split::kTune : Split::kTest;
+}
+
+EvalData filter_split(const EvalData& d, Split s) {
+  if (s == Split::kAll) return d;
+  EvalData out;
+  for (const auto& g : d.groups)
+    if (focus_split(g.focus) == s) out.groups.push_back(g);
+  for (const auto& r : d.rag)
+    if (focus_split(r.focus) == s) out.rag.push_back(r);
+  return out;
+}
+
 bool parse_workload(const std::string& s, WorkloadKind* out) {
   if (s == "rag") *out = WorkloadKind::kRag;
   else if (s == "paraphrase") *out = WorkloadKind::kParaphrase;
@@ -89,7 +141,8 @@ std::string user_preamble(uint64_t seed, int index) {
   return s;
 }
 
-Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData& data, const WorkloadOptions& opt) {
+Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData& all, const WorkloadOptions& opt) {
+  const EvalData data = filter_split(all, opt.split);
   if (opt.n < 1) return invalid_argument("n must be at least 1");
   if (opt.window < 1) return invalid_argument("window must be at least 1");
   if (opt.rag_uses < 1) return invalid_argument("rag_uses must be at least 1");
@@ -128,7 +181,7 @@ Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData
   }
   if (static_cast<int>(out.size()) < opt.n)
     return invalid_argument("the data holds only " + std::to_string(out.size()) + " " + workload_name(kind) +
-                            " requests; asked for " + std::to_string(opt.n));
+                            " requests (split " + split_name(opt.split) + "); asked for " + std::to_string(opt.n));
   return out;
 }
 

@@ -15,9 +15,13 @@
 //   later request finds a donor holding the same passage at a shifted position.
 //   reference = the passage (the MedQuAD answer it was cut from).
 // share_text (what the engine embeds to find donors) = the user message content.
+// split: the stream is drawn only from the part of the data named by WorkloadOptions::split (filter_split): tune
+//   and test are disjoint by MedQuAD focus (a focus, compared as focus_key, is in exactly one part, in both
+//   workloads), about half the data each; all = both parts (the default, the stream of earlier versions).
 //
 // Invariants: the stream is a pure function of (data, kind, options); indices are 0..n-1 in order; requests
-// with the same `key` share their content (group or passage), `use` counts earlier requests with that key.
+// with the same `key` share their content (group or passage), `use` counts earlier requests with that key;
+// filter_split(d, kTune) and filter_split(d, kTest) partition d's groups and RAG items, no focus_key in both.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,8 +41,21 @@ inline constexpr const char* kRagSystemPrompt =
     "You are a careful medical assistant. Answer the user's question using the reference passage. "
     "Keep the answer short and factual.";
 
+// Which part of the data a workload draws from. Choose defaults on kTune, report final figures on kTest.
+enum class Split { kAll, kTune, kTest };
+const char* split_name(Split s);
+bool parse_split(const std::string& s, Split* out);
+// The focus as the split compares it: lower-cased, every run of non-alphanumerics folded to one space, trimmed
+// ("47, XYY" and "47,XYY" are one focus), as scripts/make_eval_data.py groups paraphrases.
+std::string focus_key(const std::string& focus);
+// kTune or kTest: the parity of a fixed 64-bit hash (FNV-1a, then SplitMix64's finaliser) of focus_key(focus).
+Split focus_split(const std::string& focus);
+// The groups and RAG items of `d` in part `s` (all of them for kAll), in their order, ids unchanged.
+EvalData filter_split(const EvalData& d, Split s);
+
 struct WorkloadOptions {
   int n = 200;                 // requests
+  Split split = Split::kAll;   // the part of the data the stream is drawn from
   uint64_t seed = 20250214;
   int window = 4;              // groups / passages in flight
   int rag_uses = 3;            // requests per passage (rag)

@@ -352,6 +352,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   p.share_mode = r.share_mode;
   p.recompute_ratio = r.recompute_ratio;
   p.deviation = r.deviation;
+  p.edit_window = r.edit_window;
+  p.edit_tail = r.edit_tail;
   // Donors are found by what the user wrote: the messages' text (the template's scaffolding is the same for all).
   if (kind == ApiKind::kChat) {
     for (const auto& m : r.messages)

@@ -366,8 +366,11 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
             f.fail(invalid_request("'" + key + "' must be kv or attn-v", key));
           else
             req.deviation = d;
+        } else if ((it.key() == "edit_window" || it.key() == "edit_tail") && it->is_number_integer() &&
+                   it->get<int64_t>() >= 0 && it->get<int64_t>() <= 4096) {
+          (it.key() == "edit_window" ? req.edit_window : req.edit_tail) = static_cast<int32_t>(it->get<int64_t>());
         } else if (it.key() == "report" || it.key() == "mode" || it.key() == "recompute_ratio" ||
-                   it.key() == "deviation") {
+                   it.key() == "deviation" || it.key() == "edit_window" || it.key() == "edit_tail") {
           f.fail(invalid_request("'" + key + "' has the wrong type or range", key));
         } else {
           f.fail(invalid_request("Unrecognized argument supplied: " + key, key));

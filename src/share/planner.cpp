@@ -41,6 +41,7 @@ Status PlannerConfig::validate() const {
   if (!in_unit(min_saving)) return invalid_argument("min_saving must be in [0, 1]");
   if (!(guard_threshold >= 0.0)) return invalid_argument("guard_threshold must be >= 0 (+inf disables the guard)");
   if (!in_unit(guard_quantile)) return invalid_argument("guard_quantile must be in [0, 1]");
+  if (edit_window < 0 || edit_tail < 0) return invalid_argument("edit_window and edit_tail must be >= 0");
   return Status::ok();
 }
 
@@ -82,7 +83,23 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
       auto p = semantic_plan(req.n_prompt, req.semantic->donor_id, req.semantic->script);
       if (!p.is_ok()) return p.status();
       p->predicted_cost = *cost.semantic;
-      return p;
+      if (cfg.edit_window == 0 && cfg.edit_tail == 0) return p;
+      add_edit_aware(*p, cfg.edit_window, cfg.edit_tail);
+      // Priced again from the plan's own sets: the edit-aware rows may make an exact option cheaper.
+      const int64_t c = static_cast<int64_t>(p->deviation_candidates().size());
+      const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
+      CostEstimate again = cost;
+      again.semantic = static_cast<double>(p->recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
+      if (choose_mode(again, req.n_prompt, cfg) == ReuseMode::kSemantic) {
+        p->predicted_cost = *again.semantic;
+        return p;
+      }
+      if (again.prefix < again.full) {
+        ReusePlan q = prefix_plan(req.n_prompt, req.prefix_hit);
+        q.predicted_cost = again.prefix;
+        return q;
+      }
+      return full_plan(req.n_prompt);
     }
     case ReuseMode::kPrefix: {
       ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);

@@ -11,6 +11,8 @@
 //         pass computes them once to score them: 1 / n_layer of a token each)
 //     k = selection_size(C, r, budget)                                 (top r of C recomputed, r default 0.15)
 //   Tokens in the exact prefix of the alignment (src == dst from 0) have exact KV and cost nothing.
+//   With edit-aware selection (edit_window / edit_tail > 0) I also holds those positions and C loses them: the
+//   plan is built first and priced from its own sets (semantic_cost).
 //
 // Choice (choose_mode):
 //   semantic  when a candidate exists, similarity >= similarity_threshold, and
@@ -44,6 +46,11 @@ struct PlannerConfig {
   // +infinity disables the guard.
   double guard_threshold = 0.5;
   double guard_quantile = 0.5;
+  // Edit-aware selection (add_edit_aware in reuse_plan.h), on top of the deviation selection: the first
+  // edit_window reused tokens after each edit and the last edit_tail prompt tokens are always recomputed.
+  // 0, 0 = off (CacheBlend's selection alone).
+  int32_t edit_window = 0;
+  int32_t edit_tail = 0;
 
   Status validate() const;
 };

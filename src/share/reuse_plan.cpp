@@ -177,4 +177,17 @@ Result<ReusePlan> semantic_plan(int32_t n_prompt, int64_t donor_id, const align:
   return p;
 }
 
+void add_edit_aware(ReusePlan& plan, int32_t window, int32_t tail) {
+  KVS_CHECK(window >= 0 && tail >= 0);
+  if (plan.mode != ReuseMode::kSemantic || (window == 0 && tail == 0)) return;
+  std::vector<int32_t> add;
+  for (const ReusedRun& run : plan.reused) {
+    if (run.dst == 0 && run.src == 0) continue;  // the exact prefix: no edit before it
+    for (int32_t j = 0; j < std::min(window, run.n); ++j) add.push_back(run.dst + j);
+  }
+  for (int32_t p = std::max(0, plan.n_prompt - tail); p < plan.n_prompt; ++p) add.push_back(p);
+  std::erase_if(add, [&](int32_t p) { return p < plan.exact_prefix; });
+  plan.recompute.merge(add);
+}
+
 }  // namespace kvs::share

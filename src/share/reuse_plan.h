@@ -84,4 +84,11 @@ ReusePlan prefix_plan(int32_t n_prompt, int32_t prefix_hit);
 // Fails with kInvalidArgument when the script does not describe a prompt of n_prompt tokens.
 Result<ReusePlan> semantic_plan(int32_t n_prompt, int64_t donor_id, const align::EditScript& script);
 
+// Edit-aware selection: adds to a semantic plan's recompute set the first `window` reused positions after every
+// edit boundary (the start of each reused run, except a run starting the prompt at its own position: their
+// context changed most) and the last `tail` prompt positions (the chat template's assistant header after the
+// user's text, nearest the answer), leaving the exact prefix alone. window = tail = 0 changes nothing.
+// REQUIRES: window >= 0, tail >= 0. Keeps check()'s invariants.
+void add_edit_aware(ReusePlan& plan, int32_t window, int32_t tail);
+
 }  // namespace kvs::share

@@ -142,12 +142,19 @@ TEST(Scheduler, AgeCapRestoresFifoOrder) {
   std::deque<std::unique_ptr<Sequence>> waiting;
   waiting.push_back(seq(1, 60, 60));
   waiting.push_back(seq(2, 60, 6));
-  // Seen one second after both arrived: request 1 waited past the cap, so it goes first.
-  const auto later = Clock::now() + std::chrono::seconds(1);
-  EXPECT_EQ(sch.pick_waiting(waiting, later), 0);
-  EXPECT_EQ(sch.pick_waiting(waiting, Clock::now()), 1);  // before the cap: smallest compute
-  sch.schedule(running, waiting, host, later);
+  waiting.push_back(seq(3, 60, 7));
+  const auto t0 = Clock::now();
+  EXPECT_EQ(sch.pick_waiting(waiting, t0), 1);  // smallest compute; request 1 is the FIFO head from now on
+  EXPECT_EQ(sch.pick_waiting(waiting, t0 + std::chrono::milliseconds(400)), 1);  // passed over, within the cap
+  // Passed over as the head for longer than the cap: its FIFO turn wins.
+  EXPECT_EQ(sch.pick_waiting(waiting, t0 + std::chrono::seconds(1)), 0);
+  sch.schedule(running, waiting, host, t0 + std::chrono::seconds(1));
   EXPECT_EQ(host.admitted.front(), 1u);
+  // Long waits elsewhere do not matter: only how long the head has been passed over.
+  std::deque<std::unique_ptr<Sequence>> w2;
+  w2.push_back(seq(4, 60, 60));
+  w2.push_back(seq(5, 60, 6));
+  EXPECT_EQ(sch.pick_waiting(w2, t0 + std::chrono::seconds(30)), 1);
 }
 
 TEST(Scheduler, FifoWhenNotCacheAwareAndPreemptedFirst) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -87,6 +88,83 @@ TEST(Workload, RagReusesPassagesBehindDifferentPreambles) {
   std::set<size_t> lengths;
   for (int i = 0; i < 40; ++i) lengths.insert(user_preamble(o.seed, i).size());
   EXPECT_GT(lengths.size(), 10u) << "preambles vary in length";
+}
+
+// Partition checks for one split of `d`: tune and test cover every group and RAG item once, no focus key in both.
+void expect_partition(const EvalData& d) {
+  const EvalData tune = filter_split(d, Split::kTune), test = filter_split(d, Split::kTest);
+  EXPECT_EQ(tune.groups.size() + test.groups.size(), d.groups.size());
+  EXPECT_EQ(tune.rag.size() + test.rag.size(), d.rag.size());
+  std::set<int> group_ids, rag_ids;
+  std::set<std::string> tune_focus, test_focus;
+  for (const auto& g : tune.groups) group_ids.insert(g.id), tune_focus.insert(focus_key(g.focus));
+  for (const auto& g : test.groups) group_ids.insert(g.id), test_focus.insert(focus_key(g.focus));
+  for (const auto& r : tune.rag) rag_ids.insert(r.id), tune_focus.insert(focus_key(r.focus));
+  for (const auto& r : test.rag) rag_ids.insert(r.id), test_focus.insert(focus_key(r.focus));
+  EXPECT_EQ(group_ids.size(), d.groups.size()) << "every group in exactly one part";
+  EXPECT_EQ(rag_ids.size(), d.rag.size()) << "every RAG item in exactly one part";
+  for (const auto& f : tune_focus) EXPECT_EQ(test_focus.count(f), 0u) << "focus '" << f << "' in both parts";
+  const EvalData all = filter_split(d, Split::kAll);
+  EXPECT_EQ(all.groups.size(), d.groups.size());
+  EXPECT_EQ(all.rag.size(), d.rag.size());
+}
+
+TEST(WorkloadSplit, FocusKeyAndNames) {
+  EXPECT_EQ(focus_key("  47, XYY "), "47 xyy");
+  EXPECT_EQ(focus_key("47,XYY"), "47 xyy");
+  EXPECT_EQ(focus_key("Alzheimer's Disease"), "alzheimer s disease");
+  EXPECT_EQ(focus_split("47, XYY"), focus_split("47,xyy")) << "one focus, one part";
+  Split s = Split::kAll;
+  ASSERT_TRUE(parse_split("test", &s));
+  EXPECT_EQ(s, Split::kTest);
+  ASSERT_TRUE(parse_split("tune", &s));
+  EXPECT_EQ(std::string(split_name(s)), "tune");
+  EXPECT_FALSE(parse_split("train", &s));
+}
+
+TEST(WorkloadSplit, SyntheticPartsAreDisjointByFocusAndCoverEverything) {
+  EvalData d = synthetic_data();
+  for (auto& r : d.rag) r.focus = "Condition " + std::to_string(r.id % 5);  // shared with groups 0..4
+  d.groups[1].focus = "CONDITION 0";                                         // the same focus as group 0
+  expect_partition(d);
+  EXPECT_EQ(focus_split(d.groups[0].focus), focus_split(d.groups[1].focus));
+}
+
+std::string committed_data_path() {
+  for (const char* p : {"data/medquad_eval.jsonl.gz", "../data/medquad_eval.jsonl.gz", "../../data/medquad_eval.jsonl.gz"})
+    if (std::filesystem::exists(p)) return p;
+  return "";
+}
+
+TEST(WorkloadSplit, CommittedDataSplitsInHalvesDisjointByFocus) {
+  const std::string path = committed_data_path();
+  ASSERT_FALSE(path.empty()) << "data/medquad_eval.jsonl.gz not found from the working directory";
+  auto d = load_eval_data(path);
+  ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+  expect_partition(d.value());
+  const EvalData test = filter_split(d.value(), Split::kTest);
+  const double gs = static_cast<double>(test.groups.size()) / d->groups.size();
+  const double rs = static_cast<double>(test.rag.size()) / d->rag.size();
+  EXPECT_GT(gs, 0.4);
+  EXPECT_LT(gs, 0.6);
+  EXPECT_GT(rs, 0.4);
+  EXPECT_LT(rs, 0.6);
+  // Full-size streams (n = 200) fit in either part, and draw only from it.
+  for (Split s : {Split::kTune, Split::kTest}) {
+    std::set<std::string> keys;
+    const EvalData part = filter_split(d.value(), s);
+    for (const auto& g : part.groups) keys.insert("g" + std::to_string(g.id));
+    for (const auto& r : part.rag) keys.insert("p" + std::to_string(r.id));
+    for (WorkloadKind k : {WorkloadKind::kParaphrase, WorkloadKind::kRag}) {
+      WorkloadOptions o;
+      o.split = s;
+      auto w = make_workload(k, d.value(), o);
+      ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+      ASSERT_EQ(w->size(), 200u);
+      for (const auto& r : *w) EXPECT_EQ(keys.count(r.key), 1u) << split_name(s) << " " << r.key;
+    }
+  }
+  EXPECT_EQ(WorkloadOptions{}.split, Split::kAll) << "the default stream is the one of earlier versions";
 }
 
 TEST(Workload, TooManyRequestsIsAnError) {

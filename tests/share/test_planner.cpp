@@ -526,3 +526,63 @@ TEST(PlannerConfigCheck, DefaultsAndValidation) {
 
 }  // namespace
 }  // namespace kvs::share
+
+namespace kvs::share {
+namespace {
+
+// donor 100..129; the prompt deletes donor[10, 13) and inserts two tokens where donor[20] was: runs
+// K[0,10) (exact prefix), D[10,13), K src13 -> dst10 (7), I dst17 (2), K src20 -> dst19 (10); n = 29.
+TEST(EditAware, RecomputesTokensAfterEachEditAndTheTemplateTail) {
+  std::vector<int32_t> donor(30), prompt;
+  for (int i = 0; i < 30; ++i) donor[i] = 100 + i;
+  prompt.insert(prompt.end(), donor.begin(), donor.begin() + 10);
+  prompt.insert(prompt.end(), donor.begin() + 13, donor.begin() + 20);
+  prompt.insert(prompt.end(), {900, 901});
+  prompt.insert(prompt.end(), donor.begin() + 20, donor.end());
+  auto p = semantic_plan(29, 1, align::align(donor, prompt));
+  ASSERT_TRUE(p.is_ok());
+  ReusePlan plan = std::move(p).value();
+  ASSERT_EQ(plan.exact_prefix, 10);
+  EXPECT_EQ(plan.recompute, RecomputeSet::from_positions({17, 18, 28}));
+  ReusePlan off = plan;
+  add_edit_aware(off, 0, 0);
+  EXPECT_EQ(off.recompute, plan.recompute);
+  add_edit_aware(plan, 2, 3);
+  EXPECT_EQ(plan.recompute, RecomputeSet::from_positions({10, 11, 17, 18, 19, 20, 26, 27, 28}));
+  EXPECT_TRUE(plan.check().is_ok()) << plan.check().to_string();
+  for (int32_t c : plan.deviation_candidates()) EXPECT_FALSE(plan.recompute.contains(c)) << c;
+  // A tail longer than the prompt stops at the exact prefix.
+  add_edit_aware(plan, 0, 100);
+  EXPECT_EQ(plan.recompute, RecomputeSet::range(10, 29));
+}
+
+TEST(EditAware, PlannerPricesTheExtraRowsAndMayPreferAnExactOption) {
+  std::vector<int32_t> donor(40), prompt;
+  for (int i = 0; i < 40; ++i) donor[i] = 100 + i;
+  prompt = donor;
+  prompt.insert(prompt.begin() + 2, 7);  // one insertion near the start: 37 reused tokens shifted by one
+  SemanticCandidate c{1, 0.95, align::align(donor, prompt)};
+  PlannerConfig cfg;
+  PlanRequest req{41, 30, 0, &c, std::nullopt};
+  auto base = plan(req, cfg);
+  ASSERT_TRUE(base.is_ok());
+  ASSERT_EQ(base->mode, ReuseMode::kSemantic);
+  cfg.edit_window = 4;
+  cfg.edit_tail = 5;
+  auto ea = plan(req, cfg);
+  ASSERT_TRUE(ea.is_ok());
+  ASSERT_EQ(ea->mode, ReuseMode::kSemantic);
+  EXPECT_EQ(ea->recompute.size(), base->recompute.size() + 4 + 5 - 1);  // the last token was recomputed anyway
+  EXPECT_GT(ea->predicted_cost, base->predicted_cost);
+  // So many forced rows that semantic reuse no longer saves 10% over the best exact option: a prefix hit wins.
+  cfg.edit_tail = 36;
+  req.prefix_hit = 2;
+  auto none = plan(req, cfg);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_NE(none->mode, ReuseMode::kSemantic);
+  cfg.edit_window = -1;
+  EXPECT_FALSE(cfg.validate().is_ok());
+}
+
+}  // namespace
+}  // namespace kvs::share
