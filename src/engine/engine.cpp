@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 SchedulerConfig scheduler_config(const EngineConfig& c) {
-  return SchedulerConfig{c.max_batch_tokens, c.max_running, c.cache_aware, c.max_wait_beyond_fifo_s};
+  return SchedulerConfig{c.max_batch_tokens, c.max_running, c.cache_aware, c.max_wait_beyond_fifo_s, c.repair_rows};
 }
 }  // namespace
 
@@ -33,6 +33,7 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (max_running < 1) return invalid_argument("max_running must be at least 1");
   if (max_waiting < 0) return invalid_argument("max_waiting must not be negative");
   if (max_prepare_per_step < 1) return invalid_argument("max_prepare_per_step must be at least 1");
+  if (repair_rows < 0) return invalid_argument("repair_rows must not be negative");
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
   // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
   if (blend_layer < 1 || blend_layer >= n_layer)
@@ -202,6 +203,10 @@ Status Engine::build_batch(std::span<const ScheduledRows> rows, Batch& b) {
     model::SeqHook* hook = nullptr;
     pos.clear();
     out.clear();
+    for (int64_t p = seq.repair_pos; p < seq.repair_pos + rows[s].repair; ++p) {
+      pos.push_back(static_cast<int32_t>(p));
+      out.push_back(0);
+    }
     if (seq.blend) {
       seq.blend->next_rows(rows[s].take, pos, out);
       hook = seq.blend->hook();
@@ -262,7 +267,8 @@ void Engine::trace_step(std::span<const ScheduledRows> rows, double forward_ms) 
   t.forward_ms = forward_ms;
   for (const ScheduledRows& r : rows) {
     const Sequence& seq = *r.seq;
-    t.rows += r.take;
+    t.rows += r.take + r.repair;
+    t.repair_rows += r.repair;
     ++t.sequences;
     if (seq.blend) {
       ++t.blend_sequences;
@@ -274,6 +280,20 @@ void Engine::trace_step(std::span<const ScheduledRows> rows, double forward_ms) 
     t.decode_rows += r.take - prompt_rows;
   }
   if (cfg_.on_step) cfg_.on_step(t);
+}
+
+// Repair rows [repair_pos, repair_pos + repair) ran before this step's `take` rows. When they reached those rows,
+// these attended over exact KV too; once nothing is behind, the sequence is exact.
+void Engine::commit_repair(Sequence& seq, int64_t repair, int64_t take) {
+  if (seq.repair_pos < 0) return;
+  seq.repair_pos += repair;
+  if (seq.repair_pos == seq.n_computed) seq.repair_pos += take;
+  if (repair > 0) metrics_.update([&](MetricsSnapshot& s) { s.repair_rows += repair; });
+  if (seq.repair_pos < seq.n_computed + take) return;
+  seq.repair_pos = -1;
+  seq.approximate = false;
+  seq.usage.share.repaired_after_tokens = seq.n_generated();
+  metrics_.update([](MetricsSnapshot& s) { ++s.repaired_sequences; });
 }
 
 void Engine::commit_prompt_rows(Sequence& seq, int64_t take) {
@@ -300,6 +320,7 @@ void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits
       sample = seq.blend->done();  // its last row, n - 1, ran in this step
       if (sample) finish_blend(seq);
     } else {
+      commit_repair(seq, r.repair, r.take);
       commit_prompt_rows(seq, r.take);
       sample = seq.pending_rows() == 0;
     }

@@ -51,6 +51,7 @@ struct StepTrace {
   int64_t blend_score_rows = 0;     // semantic admissions' rows through layers 0..blend_layer
   int64_t blend_selected_rows = 0;  // their selected rows through every layer
   int32_t blend_sequences = 0;      // semantic admissions with rows in it
+  int64_t repair_rows = 0;          // decode-stage repair rows
   double forward_ms = 0;
 };
 
@@ -81,6 +82,10 @@ struct EngineConfig {
   bool cache_aware = true;           // admit the waiting request with the smallest predicted compute first
   double max_wait_beyond_fifo_s = 2.0;  // ... unless one has waited longer than this (then FIFO)
   int32_t max_prepare_per_step = 4;  // waiting requests embedded + matched to a donor per step
+  // Decode-stage repair (KVShare's dual stage): after a semantic admission, up to this many spare rows per step
+  // recompute the sequence's approximate rows in position order until its KV equals full computation; then it
+  // is exact (publishes its blocks, may donate). 0 = off.
+  int32_t repair_rows = 0;
   // Test and benchmark seams (engine thread; keep them cheap).
   std::function<void(const StepTrace&)> on_step;  // after every forward
   std::vector<FaultSpec> faults;                // injected faults (see FaultSpec)
@@ -124,6 +129,7 @@ class Engine : private SchedulerHost {
   Status run_forward(Batch& b, std::vector<float>& logits);
   void commit(std::span<const ScheduledRows> rows, std::span<float> logits);
   void commit_prompt_rows(Sequence& seq, int64_t take);
+  void commit_repair(Sequence& seq, int64_t repair, int64_t take);
   void finish(Sequence& seq, const std::string& reason, const Status& error = Status::ok());
   void fail(Sequence& seq, const std::string& where, const std::exception& e);
   void emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits = {});

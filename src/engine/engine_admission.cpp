@@ -91,6 +91,7 @@ void Engine::preempt(Sequence& seq) {
   kv_->release(seq.table);
   seq.n_computed = 0;
   seq.approximate = false;
+  seq.repair_pos = -1;
   ++seq.usage.preemptions;
   metrics_.update([](MetricsSnapshot& s) { ++s.preemptions; });
 }
@@ -214,9 +215,11 @@ void Engine::finish_blend(Sequence& seq) {
       s.semantic_recomputed_tokens += recomputed;
     }
   });
+  const int64_t first = b.first();
   seq.blend.reset();
   seq.n_computed = seq.n_prompt;
   seq.approximate = !fell_back;
+  if (seq.approximate && cfg_.repair_rows > 0) seq.repair_pos = first;  // rows [first, n) computed over reused KV
   if (fell_back && cfg_.prefix_cache) {  // every row was recomputed: exact, so it may publish and donate
     kv_->publish(seq.table, seq.params.domain, seq.tokens, seq.n_computed);
     maybe_donate(seq);

@@ -53,6 +53,7 @@ struct ShareReport {
   int64_t total_tokens = 0;
   double deviation_median = 0;     // of the scored candidates (semantic)
   std::string deviation;           // scorer that ranked them: "kv" or "attn-v" (semantic; naive: empty)
+  int64_t repaired_after_tokens = -1;  // decode-stage repair made the KV exact after this many tokens (-1: never)
 };
 
 struct Usage {

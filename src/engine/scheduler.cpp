@@ -77,8 +77,24 @@ Schedule Scheduler::schedule(std::vector<std::unique_ptr<Sequence>>& running,
     budget -= take;
     ++out.n_admitted;
   }
+  schedule_repair(running, out, budget);
   KVS_CHECK(out.n_rows <= cfg_.max_batch_tokens);
   return out;
+}
+
+void Scheduler::schedule_repair(std::vector<std::unique_ptr<Sequence>>& running, Schedule& out, int64_t& budget) const {
+  if (cfg_.repair_rows <= 0) return;
+  for (auto& s : running) {
+    if (budget <= 0) return;
+    const int64_t backlog = s->done ? 0 : s->repair_backlog();
+    if (backlog <= 0) continue;
+    const int64_t r = std::min<int64_t>({backlog, cfg_.repair_rows, budget});
+    auto it = std::find_if(out.rows.begin(), out.rows.end(), [&](const ScheduledRows& x) { return x.seq == s.get(); });
+    if (it == out.rows.end()) it = out.rows.insert(out.rows.end(), ScheduledRows{s.get(), 0, 0});
+    it->repair = r;
+    out.n_rows += r;
+    budget -= r;
+  }
 }
 
 }  // namespace kvs::engine

@@ -17,7 +17,10 @@
 //       with cache_aware = false, plain FIFO;
 //     host.admit() builds its KV (prefix blocks, donor copy) and reserves its first rows; kNoBlocks stops
 //     admission for this step (a request is never overtaken for lack of blocks once it is first in line), kFailed
-//     (the request was failed by the host) moves on.
+//     (the request was failed by the host) moves on;
+//  3. decode-stage repair in the budget left over: each running approximate sequence (oldest first) gets up to
+//     repair_rows rows of its repair backlog (Sequence::repair_backlog: rows computed over reused KV, recomputed
+//     in position order until the sequence's KV equals full computation). Repair rows need no new blocks.
 // Invariants: the rows handed out never exceed max_batch_tokens; at most max_running sequences run; a sequence is
 // in exactly one of running / waiting; every scheduled row was reserved before it is returned; a sequence marked
 // done is never scheduled.
@@ -37,6 +40,7 @@ struct SchedulerConfig {
   int32_t max_running = 64;        // sequences running at once
   bool cache_aware = true;         // smallest predicted compute first (else FIFO)
   double max_wait_beyond_fifo_s = 2.0;  // age cap: after this long waiting, FIFO order wins
+  int32_t repair_rows = 0;         // decode-stage repair: spare rows per approximate sequence per step (0 = off)
 };
 
 enum class AdmitResult : uint8_t { kAdmitted, kNoBlocks, kFailed };
@@ -55,12 +59,13 @@ class SchedulerHost {
 
 struct ScheduledRows {
   Sequence* seq = nullptr;
-  int64_t take = 0;  // rows of this sequence in this step
+  int64_t take = 0;    // rows of this sequence in this step (prefill, decode, blend)
+  int64_t repair = 0;  // decode-stage repair rows, positions [repair_pos, repair_pos + repair), before `take`'s
 };
 
 struct Schedule {
   std::vector<ScheduledRows> rows;  // running order (admitted ones last)
-  int64_t n_rows = 0;
+  int64_t n_rows = 0;     // every row, repair included
   int32_t n_preempted = 0;
   int32_t n_admitted = 0;
 };
@@ -79,6 +84,7 @@ class Scheduler {
   int64_t pick_waiting(std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const;
 
  private:
+  void schedule_repair(std::vector<std::unique_ptr<Sequence>>& running, Schedule& out, int64_t& budget) const;
   void schedule_running(std::vector<std::unique_ptr<Sequence>>& running,
                         std::deque<std::unique_ptr<Sequence>>& waiting, SchedulerHost& host, Schedule& out,
                         int64_t& budget) const;

@@ -52,10 +52,15 @@ struct Sequence {
   bool donor_searched = false;
   std::optional<std::chrono::steady_clock::time_point> fifo_head_since;  // oldest waiting since (age cap)
   std::unique_ptr<Blend> blend;        // semantic admission in progress
+  // Decode-stage repair: slots [repair_from, repair_pos) were recomputed exactly, in position order; the rest of
+  // [repair_from, n_computed) still holds KV computed over reused (approximate) KV. -1: not repairing.
+  int64_t repair_pos = -1;
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   // Rows still to compute: the blend's while blending, else tokens[n_computed, size).
   int64_t pending_rows() const;
+  // Rows computed over approximate KV that decode-stage repair has yet to recompute (0 when exact).
+  int64_t repair_backlog() const { return repair_pos < 0 || blend ? 0 : n_computed - repair_pos; }
 };
 
 }  // namespace kvs::engine

@@ -434,6 +434,7 @@ json share_report_json(const engine::ShareReport& r) {
     j["edit_script"] = r.edit_script;
     j["deviation_median"] = r.deviation_median;
     if (!r.deviation.empty()) j["deviation"] = r.deviation;
+    if (r.repaired_after_tokens >= 0) j["repaired_after_tokens"] = r.repaired_after_tokens;
   }
   return j;
 }

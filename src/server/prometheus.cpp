@@ -94,6 +94,8 @@ std::string render_prometheus(const engine::MetricsSnapshot& m, const HttpCounte
   w.counter("semantic_fallbacks_total", m.semantic_fallbacks, "Semantic plans abandoned for a full prefill.");
   w.counter("engine_steps_total", m.steps, "Engine steps (one forward each).");
   w.counter("batched_rows_total", m.batched_rows, "Rows (tokens) computed over all steps.");
+  w.counter("repair_rows_total", m.repair_rows, "Decode-stage repair rows (approximate KV recomputed exactly).");
+  w.counter("repaired_sequences_total", m.repaired_sequences, "Semantic sequences whose KV repair made exact.");
   w.gauge("requests_running", static_cast<double>(m.running), "Sequences scheduled (prefilling or decoding).");
   w.gauge("requests_waiting", static_cast<double>(m.waiting), "Sequences waiting for admission.");
   w.gauge("kv_blocks_total", static_cast<double>(m.kv_blocks_total), "Usable KV blocks.");

@@ -158,6 +158,66 @@ TEST(EngineScheduling, FullRatioSemanticEqualsFullComputation) {
   }
 }
 
+// Decode-stage repair: spare rows recompute the semantic sequence's approximate rows in position order; once done
+// its KV equals full computation, so every later token is what full computation of the same tokens gives.
+TEST(EngineScheduling, DecodeStageRepairMakesTheSequenceExact) {
+  ASSERT_TRUE(fx().model && fx().tok && fx().emb) << "model or embedder missing: run scripts/test.sh set-up";
+  Traces traces;
+  EngineConfig cfg;
+  cfg.kv_cache_mib = 64;
+  cfg.repair_rows = 16;
+  cfg.on_step = traces.hook();
+  Engine e(*fx().model, *fx().tok, cfg, fx().emb.get());
+  std::string t1, t2;
+  run(e, rag("User profile: nurse in Lyon.", "What are the symptoms of diabetes?", 1, ShareMode::kAuto), &t1);
+  traces.take();
+  RequestParams p = rag("User profile: retired teacher from Ohio.", "Which signs show diabetes?", 1, ShareMode::kSemantic);
+  p.max_tokens = 40;
+  p.ignore_eos = true;
+  const std::vector<int32_t> prompt = p.prompt;
+  auto h = e.submit(std::move(p)).value();
+  std::vector<int32_t> answer;
+  StreamEvent last;
+  for (int i = 0; i < 1000; ++i) {
+    auto ev = h->next(std::chrono::seconds(60));
+    if (!ev) break;
+    answer.insert(answer.end(), ev->tokens.begin(), ev->tokens.end());
+    if (ev->finished) { last = *ev; break; }
+  }
+  ASSERT_EQ(last.usage.share.mode, "semantic") << last.usage.share.edit_script;
+  ASSERT_EQ(answer.size(), 40u);
+  const int64_t k = last.usage.share.repaired_after_tokens;
+  int64_t repair_rows = 0;
+  for (const StepTrace& s : traces.take()) {
+    EXPECT_LE(s.repair_rows, 16);
+    repair_rows += s.repair_rows;
+  }
+  ASSERT_GE(k, 1) << "not repaired within 40 tokens";
+  EXPECT_LE(k, 20);
+  EXPECT_GT(repair_rows, static_cast<int64_t>(prompt.size()) / 2);  // the rows past the exact prefix, and more
+  // Full computation of the prompt and the first k answer tokens continues exactly as the repaired sequence did.
+  RequestParams f;
+  f.prompt = prompt;
+  f.prompt.insert(f.prompt.end(), answer.begin(), answer.begin() + k);
+  f.max_tokens = static_cast<int32_t>(40 - k);
+  f.ignore_eos = true;
+  f.share_mode = ShareMode::kFull;
+  auto g = e.submit(std::move(f)).value();
+  std::vector<int32_t> cont;
+  for (int i = 0; i < 1000; ++i) {
+    auto ev = g->next(std::chrono::seconds(60));
+    if (!ev) break;
+    cont.insert(cont.end(), ev->tokens.begin(), ev->tokens.end());
+    if (ev->finished) break;
+  }
+  EXPECT_EQ(cont, std::vector<int32_t>(answer.begin() + k, answer.end())) << "repaired after " << k << " tokens";
+  auto m = e.metrics();
+  EXPECT_EQ(m.repaired_sequences, 1u);
+  EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
+  std::printf("decode-stage repair: exact after %lld of 40 tokens, %lld repair rows\n", static_cast<long long>(k),
+              static_cast<long long>(repair_rows));
+}
+
 TEST(EngineScheduling, InjectedFaultsFailOnlyTheirRequest) {
   ASSERT_TRUE(fx().model && fx().tok && fx().emb) << "model or embedder missing: run scripts/test.sh set-up";
   EngineConfig cfg;

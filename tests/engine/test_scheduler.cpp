@@ -204,5 +204,31 @@ TEST(Scheduler, MaxRunningBoundsAdmission) {
   EXPECT_EQ(waiting.size(), 3u);
 }
 
+TEST(Scheduler, RepairRowsOnlyFromTheBudgetLeftOver) {
+  Scheduler sch({/*max_batch_tokens=*/20, 8, false, 2.0, /*repair_rows=*/8});
+  FakeHost host;
+  std::vector<std::unique_ptr<Sequence>> running;
+  std::deque<std::unique_ptr<Sequence>> waiting;
+  for (uint64_t id : {1, 2}) {  // two approximate sequences decoding, 30 rows behind each
+    running.push_back(seq(id, 40));
+    running.back()->n_computed = 40;
+    running.back()->tokens.push_back(3);
+    running.back()->repair_pos = 10;
+  }
+  waiting.push_back(seq(3, 6));  // a new request: admitted before any repair row
+  auto s = sch.schedule(running, waiting, host, Clock::now());
+  ASSERT_EQ(s.rows.size(), 3u);
+  EXPECT_EQ(s.rows[0].take, 1);
+  EXPECT_EQ(s.rows[0].repair, 8);  // capped per sequence
+  EXPECT_EQ(s.rows[1].take, 1);
+  EXPECT_EQ(s.rows[1].repair, 4);  // 20 - 1 - 1 - 6 - 8 left
+  EXPECT_EQ(s.rows[2].take, 6);
+  EXPECT_EQ(s.rows[2].repair, 0);
+  EXPECT_EQ(s.n_rows, 20);
+  running[0]->repair_pos = -1;  // exact: no backlog
+  EXPECT_EQ(running[0]->repair_backlog(), 0);
+  EXPECT_EQ(running[1]->repair_backlog(), 30);
+}
+
 }  // namespace
 }  // namespace kvs::engine
