@@ -23,6 +23,28 @@ Blend::Blend(share::ReusePlan plan, int32_t first, const BlendOptions& opt, cons
   candidates_ = plan_.deviation_candidates();
   scores_.assign(candidates_.size(), 0.0f);  // candidates inside the exact prefix keep 0
   if (opt_.scorer == share::DeviationScorer::kAttnV) dv_.assign(candidates_.size() * opt_.heads.n_head_kv, 0.0f);
+  KVS_CHECK(opt_.n_layer > opt_.blend_layer);
+  for (int32_t p : initial_.recompute.positions()) expected_selected_ += p >= first_;
+  if (!opt_.naive)
+    expected_selected_ += share::selection_size(static_cast<int64_t>(candidates_.size()),
+                                                opt_.recompute_ratio.value_or(opt_.planner.recompute_ratio),
+                                                opt_.planner.recompute_budget);
+}
+
+int64_t Blend::cost(int64_t take) const {
+  if (phase_ != Phase::kScore) return take * opt_.n_layer;
+  const int64_t scoring = take * (opt_.blend_layer + 1);
+  const bool one_chunk = scored_end_ == first_ && take == plan_.n_prompt - first_;
+  return scoring + (one_chunk ? expected_selected_ * (opt_.n_layer - opt_.blend_layer - 1) : 0);
+}
+
+int64_t Blend::rows_within(int64_t units, int64_t max_rows) const {
+  const int64_t pending = std::min(pending_rows(), max_rows);
+  if (pending <= 0) return 0;
+  if (phase_ != Phase::kScore) return std::min<int64_t>(pending, units / opt_.n_layer);
+  const int64_t take = std::min<int64_t>(pending, units / (opt_.blend_layer + 1));
+  if (take == 0 || cost(take) <= units) return take;
+  return take - 1;  // the whole blend as one chunk does not fit: score all but the last row now
 }
 
 int64_t Blend::pending_rows() const {

@@ -37,6 +37,7 @@
 namespace kvs::engine {
 
 struct BlendOptions {
+  int32_t n_layer = 1;                     // the model's layers (prices rows in row-layers)
   int32_t blend_layer = 1;                 // REQUIRES: 0 <= blend_layer < n_layer
   share::DeviationScorer scorer = share::DeviationScorer::kKv;
   bool naive = false;                      // no scoring: only the initial recompute set (inserted + last)
@@ -57,6 +58,12 @@ class Blend final : public model::SeqHook {
   Phase phase() const { return phase_; }
   bool done() const { return phase_ == Phase::kDone; }
   int64_t pending_rows() const;
+  // Compute of the next `take` rows in row-layers (a full row = n_layer): a scoring row runs layers 0..L only;
+  // the one-chunk path also runs the rows it is expected to select (initial set + top r) through the rest.
+  int64_t cost(int64_t take) const;
+  // The most rows (<= max_rows, <= pending_rows()) whose cost fits in `units`; 0 when none does. When the whole
+  // blend fits one chunk except for its expected selection, the last row is left for the next step (two-phase).
+  int64_t rows_within(int64_t units, int64_t max_rows) const;
   // The next `take` rows (1 <= take <= pending_rows()): their positions and logits flags. The rows of one step.
   void next_rows(int64_t take, std::vector<int32_t>& pos, std::vector<uint8_t>& out);
   // The hook for this step's rows (null: none needed).
@@ -100,6 +107,7 @@ class Blend final : public model::SeqHook {
   std::vector<float> q_rows_;          // (q_pos, n_head * head_dim) their queries at the blend layer
   std::vector<int32_t> selected_;      // kSelected: rows to compute through every layer, ascending
   size_t selected_done_ = 0;
+  int64_t expected_selected_ = 0;      // rows the one-chunk path keeps past layer L (before scoring: estimated)
 };
 
 }  // namespace kvs::engine

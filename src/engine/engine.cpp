@@ -14,8 +14,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-SchedulerConfig scheduler_config(const EngineConfig& c) {
-  return SchedulerConfig{c.max_batch_tokens, c.max_running, c.cache_aware, c.max_wait_beyond_fifo_s, c.repair_rows};
+SchedulerConfig scheduler_config(const EngineConfig& c, int64_t n_layer) {
+  return SchedulerConfig{c.max_batch_tokens, c.max_running, c.cache_aware, c.max_wait_beyond_fifo_s, c.repair_rows,
+                         static_cast<int32_t>(n_layer)};
 }
 }  // namespace
 
@@ -57,7 +58,8 @@ Result<FaultSpec> FaultSpec::parse(const std::string& spec) {
 
 Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const EngineConfig& cfg,
                const share::Embedder* embedder)
-    : model_(model), tok_(tokenizer), cfg_(cfg), embedder_(embedder), sched_(scheduler_config(cfg)) {
+    : model_(model), tok_(tokenizer), cfg_(cfg), embedder_(embedder),
+      sched_(scheduler_config(cfg, model.hparams().n_layer)) {
   const auto& hp = model.hparams();
   const Status valid = cfg.validate(hp.n_layer);
   KVS_CHECK_MSG(valid.is_ok(), valid.message().c_str());  // callers validate first (the CLI reports it)

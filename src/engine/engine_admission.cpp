@@ -133,6 +133,7 @@ bool Engine::admit_semantic(Sequence& seq) {
   if (!first.is_ok()) return false;
   const auto& hp = model_.hparams();
   BlendOptions bo;
+  bo.n_layer = static_cast<int32_t>(hp.n_layer);
   bo.blend_layer = cfg_.blend_layer;
   bo.scorer = seq.params.deviation.value_or(cfg_.deviation);
   bo.naive = seq.params.share_mode == ShareMode::kNaive;

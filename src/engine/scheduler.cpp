@@ -30,7 +30,7 @@ void Scheduler::schedule_running(std::vector<std::unique_ptr<Sequence>>& running
   for (size_t i = 0; i < running.size() && budget > 0; ++i) {
     Sequence* seq = running[i].get();
     if (seq->done) continue;
-    const int64_t take = std::min(seq->pending_rows(), budget);
+    const int64_t take = seq->rows_within(budget, cfg_.max_batch_tokens, cfg_.n_layer);
     if (take <= 0) continue;
     bool yielded = false;
     while (!host.reserve(*seq, take)) {
@@ -46,39 +46,42 @@ void Scheduler::schedule_running(std::vector<std::unique_ptr<Sequence>>& running
       }
     }
     if (yielded) break;
-    out.rows.push_back({seq, take});
-    out.n_rows += take;
-    budget -= take;
+    charge(out, seq, take, budget);
   }
+}
+
+void Scheduler::charge(Schedule& out, Sequence* seq, int64_t take, int64_t& budget) const {
+  const int64_t c = seq->row_cost(take, cfg_.n_layer);
+  out.rows.push_back({seq, take, 0});
+  out.n_rows += take;
+  out.cost += c;
+  budget -= c;
 }
 
 Schedule Scheduler::schedule(std::vector<std::unique_ptr<Sequence>>& running,
                              std::deque<std::unique_ptr<Sequence>>& waiting, SchedulerHost& host,
                              Clock::time_point now) const {
   Schedule out;
-  int64_t budget = cfg_.max_batch_tokens;
+  int64_t budget = budget_units();
   schedule_running(running, waiting, host, out, budget);
-  while (budget > 0 && !waiting.empty() && static_cast<int32_t>(running.size()) < cfg_.max_running) {
+  while (budget >= cfg_.n_layer && !waiting.empty() && static_cast<int32_t>(running.size()) < cfg_.max_running) {
     const int64_t i = pick_waiting(waiting, now);
     if (i < 0) break;
     Sequence* seq = waiting[i].get();
-    const AdmitResult r = host.admit(*seq, budget);
+    const AdmitResult r = host.admit(*seq, budget / cfg_.n_layer);
     if (r == AdmitResult::kNoBlocks) break;
     if (r == AdmitResult::kFailed) {
       KVS_CHECK_MSG(seq->done, "a failed admission must finish its request");
       continue;  // reaped by the owner at the end of the step
     }
-    const int64_t take = std::min(seq->pending_rows(), budget);
-    KVS_CHECK_MSG(take > 0, "an admitted sequence has rows to compute");
+    const int64_t take = seq->rows_within(budget, cfg_.max_batch_tokens, cfg_.n_layer);
     running.push_back(std::move(waiting[i]));
     waiting.erase(waiting.begin() + i);
-    out.rows.push_back({seq, take});
-    out.n_rows += take;
-    budget -= take;
     ++out.n_admitted;
+    if (take > 0) charge(out, seq, take, budget);  // else it runs from the next step on
   }
   schedule_repair(running, out, budget);
-  KVS_CHECK(out.n_rows <= cfg_.max_batch_tokens);
+  KVS_CHECK(budget >= 0);
   return out;
 }
 
@@ -88,12 +91,14 @@ void Scheduler::schedule_repair(std::vector<std::unique_ptr<Sequence>>& running,
     if (budget <= 0) return;
     const int64_t backlog = s->done ? 0 : s->repair_backlog();
     if (backlog <= 0) continue;
-    const int64_t r = std::min<int64_t>({backlog, cfg_.repair_rows, budget});
+    const int64_t r = std::min<int64_t>({backlog, cfg_.repair_rows, budget / cfg_.n_layer});
+    if (r <= 0) return;
     auto it = std::find_if(out.rows.begin(), out.rows.end(), [&](const ScheduledRows& x) { return x.seq == s.get(); });
     if (it == out.rows.end()) it = out.rows.insert(out.rows.end(), ScheduledRows{s.get(), 0, 0});
     it->repair = r;
     out.n_rows += r;
-    budget -= r;
+    out.cost += r * cfg_.n_layer;
+    budget -= r * cfg_.n_layer;
   }
 }
 

@@ -3,6 +3,11 @@
 // Pure: no model, no KV memory of its own; blocks and admission go through SchedulerHost, so tests drive it with
 // fake sequences and a fake pool.
 //
+// The budget counts compute, in row-layers: max_batch_tokens full rows (n_layer each). An ordinary row (prefill,
+// decode, repair, a blend's selected row) costs n_layer; a blend scoring row only runs layers 0..L and costs L + 1
+// (Sequence::row_cost), so a semantic admission's scoring chunks cost a fraction of a prefill's. No sequence gets
+// more than max_batch_tokens rows in one step (chunks stay within it).
+//
 // One schedule() call:
 //  1. running sequences, oldest first: each gets min(pending rows, budget left) rows, after host.reserve() made
 //     room for them; when the pool is dry the newest running sequence is preempted (host.preempt: blocks freed,
@@ -21,7 +26,8 @@
 //  3. decode-stage repair in the budget left over: each running approximate sequence (oldest first) gets up to
 //     repair_rows rows of its repair backlog (Sequence::repair_backlog: rows computed over reused KV, recomputed
 //     in position order until the sequence's KV equals full computation). Repair rows need no new blocks.
-// Invariants: the rows handed out never exceed max_batch_tokens; at most max_running sequences run; a sequence is
+// Invariants: the cost handed out never exceeds the budget (but for a blend whose guard falls back inside its one
+// chunk: its rows then all continue past layer L); at most max_running sequences run; a sequence is
 // in exactly one of running / waiting; every scheduled row was reserved before it is returned; a sequence marked
 // done is never scheduled.
 #pragma once
@@ -41,6 +47,7 @@ struct SchedulerConfig {
   bool cache_aware = true;         // smallest predicted compute first (else FIFO)
   double max_wait_beyond_fifo_s = 2.0;  // age cap: after this long waiting, FIFO order wins
   int32_t repair_rows = 0;         // decode-stage repair: spare rows per approximate sequence per step (0 = off)
+  int32_t n_layer = 1;             // the model's layers: the budget is max_batch_tokens * n_layer row-layers
 };
 
 enum class AdmitResult : uint8_t { kAdmitted, kNoBlocks, kFailed };
@@ -66,6 +73,7 @@ struct ScheduledRows {
 struct Schedule {
   std::vector<ScheduledRows> rows;  // running order (admitted ones last)
   int64_t n_rows = 0;     // every row, repair included
+  int64_t cost = 0;       // row-layers
   int32_t n_preempted = 0;
   int32_t n_admitted = 0;
 };
@@ -76,6 +84,7 @@ class Scheduler {
   explicit Scheduler(const SchedulerConfig& cfg) : cfg_(cfg) {}
   const SchedulerConfig& config() const { return cfg_; }
 
+  int64_t budget_units() const { return static_cast<int64_t>(cfg_.max_batch_tokens) * cfg_.n_layer; }
   Schedule schedule(std::vector<std::unique_ptr<Sequence>>& running, std::deque<std::unique_ptr<Sequence>>& waiting,
                     SchedulerHost& host, Clock::time_point now) const;
 
@@ -84,6 +93,7 @@ class Scheduler {
   int64_t pick_waiting(std::deque<std::unique_ptr<Sequence>>& waiting, Clock::time_point now) const;
 
  private:
+  void charge(Schedule& out, Sequence* seq, int64_t take, int64_t& budget) const;
   void schedule_repair(std::vector<std::unique_ptr<Sequence>>& running, Schedule& out, int64_t& budget) const;
   void schedule_running(std::vector<std::unique_ptr<Sequence>>& running,
                         std::deque<std::unique_ptr<Sequence>>& waiting, SchedulerHost& host, Schedule& out,

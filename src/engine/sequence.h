@@ -59,6 +59,10 @@ struct Sequence {
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   // Rows still to compute: the blend's while blending, else tokens[n_computed, size).
   int64_t pending_rows() const;
+  // Compute of the next `take` rows in row-layers (an ordinary row costs n_layer; blend rows less), and the most
+  // rows (<= max_rows) that fit in `units`. The scheduler's budget is max_batch_tokens full rows of row-layers.
+  int64_t row_cost(int64_t take, int32_t n_layer) const;
+  int64_t rows_within(int64_t units, int64_t max_rows, int32_t n_layer) const;
   // Rows computed over approximate KV that decode-stage repair has yet to recompute (0 when exact).
   int64_t repair_backlog() const { return repair_pos < 0 || blend ? 0 : n_computed - repair_pos; }
 };

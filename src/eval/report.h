@@ -1,6 +1,9 @@
 // Report: writes an EvalResult (runner.h) as
-//   OUT/eval_<workload>.json        every mode's summary and per-request rows, the sweep, the requests, settings
-//   OUT/eval_<workload>.md          Markdown tables: modes, recompute-ratio sweep (also printed by the CLI)
+//   OUT/eval_<workload>.json        every mode's summary and per-request rows (answer token ids and their
+//                                   teacher-forced log-probabilities), the sweep, the requests (prompt token
+//                                   ids), the split, settings
+//   OUT/eval_<workload>.md          Markdown tables: modes, recompute-ratio sweep, fidelity to full (also
+//                                   printed by the CLI)
 //   OUT/eval_<workload>_ttft.png    TTFT p50 / p90 per mode                     (gnuplot, when installed)
 //   OUT/eval_<workload>_sweep.png   ROUGE-L / first-token agreement vs r, TTFT p50 vs r
 // Plots are drawn by piping a script to `gnuplot` (pngcairo terminal, else png); when gnuplot is not on PATH

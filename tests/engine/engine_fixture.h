@@ -61,14 +61,18 @@ inline RequestParams rag(const std::string& preamble, const std::string& questio
   return p;
 }
 
-inline StreamEvent run(Engine& e, RequestParams p, std::string* text) {
-  auto h = e.submit(std::move(p)).value();
+// Reads a request's events to the end (bounded: 120 s without an event ends it); its text and token ids.
+inline StreamEvent drain(const std::shared_ptr<RequestHandle>& h, std::string* text = nullptr,
+                         std::vector<int32_t>* tokens = nullptr) {
   for (;;) {
     auto ev = h->next(std::chrono::seconds(120));
     if (!ev) return StreamEvent{};
-    *text += ev->text;
+    if (text) *text += ev->text;
+    if (tokens) tokens->insert(tokens->end(), ev->tokens.begin(), ev->tokens.end());
     if (ev->finished) return *ev;
   }
 }
+
+inline StreamEvent run(Engine& e, RequestParams p, std::string* text) { return drain(e.submit(std::move(p)).value(), text); }
 
 }  // namespace kvs::engine::testing_engine

@@ -95,6 +95,7 @@ class BlendTest : public ::testing::TestWithParam<const char*> {
   Result_ run_blend(int64_t chunk, BlendOptions opt) {
     const auto& hp = m_->hparams();
     opt.heads = share::HeadShape{hp.n_head, hp.n_head_kv, hp.head_dim};
+    opt.n_layer = static_cast<int32_t>(hp.n_layer);
     kv::BlockTable t;
     EXPECT_TRUE(kv_->reserve(t, static_cast<int64_t>(prompt_.size())).is_ok());
     for (const auto& run : plan_.reused)
@@ -180,10 +181,23 @@ TEST_P(BlendTest, RowsComeInPositionOrderWithinTheBudget) {
   o.planner.guard_threshold = std::numeric_limits<double>::infinity();
   const auto& hp = m_->hparams();
   o.heads = share::HeadShape{hp.n_head, hp.n_head_kv, hp.head_dim};
+  o.n_layer = static_cast<int32_t>(hp.n_layer);
   kv::BlockTable t;
   ASSERT_TRUE(kv_->reserve(t, static_cast<int64_t>(prompt_.size())).is_ok());
   Blend b(plan_, plan_.exact_prefix, o, kv_->storage(), t);
-  EXPECT_EQ(b.pending_rows(), static_cast<int64_t>(prompt_.size()) - plan_.exact_prefix);
+  const int64_t pending = static_cast<int64_t>(prompt_.size()) - plan_.exact_prefix;
+  EXPECT_EQ(b.pending_rows(), pending);
+  // Costs in row-layers: a scoring row runs layers 0..1 (2); the one-chunk path adds its expected selection.
+  const int64_t L = o.n_layer;
+  EXPECT_EQ(b.cost(10), 10 * 2);
+  const int64_t one = b.cost(pending);
+  EXPECT_GT(one, pending * 2);
+  EXPECT_LT(one, pending * L);  // cheaper than a prefill of the same rows
+  EXPECT_EQ(b.rows_within(one, 1000), pending);        // everything fits: one chunk
+  EXPECT_EQ(b.rows_within(one - 1, 1000), pending - 1);  // not quite: all but the last row are scored now
+  EXPECT_EQ(b.rows_within(21, 1000), 10);              // 21 row-layers buy 10 scoring rows
+  EXPECT_EQ(b.rows_within(1000000, 16), 16);           // never more than max_rows
+  EXPECT_EQ(b.rows_within(1, 1000), 0);
   std::vector<int32_t> pos;
   std::vector<uint8_t> out;
   b.next_rows(10, pos, out);

@@ -232,3 +232,30 @@ TEST(Scheduler, RepairRowsOnlyFromTheBudgetLeftOver) {
 
 }  // namespace
 }  // namespace kvs::engine
+
+#include "engine/engine.h"
+
+namespace kvs::engine {
+namespace {
+
+TEST(EngineConfigTest, ValidateNamesTheBadField) {
+  EngineConfig c;
+  EXPECT_TRUE(c.validate(30).is_ok());
+  c.blend_layer = 0;  // layer 0's K/V are context-free: nothing to rank
+  EXPECT_NE(c.validate(30).message().find("blend_layer"), std::string::npos);
+  c.blend_layer = 30;
+  EXPECT_FALSE(c.validate(30).is_ok());
+  c.blend_layer = 29;
+  EXPECT_TRUE(c.validate(30).is_ok());
+  c.max_batch_tokens = 0;
+  EXPECT_NE(c.validate(30).message().find("max_batch_tokens"), std::string::npos);
+  c = EngineConfig{};
+  c.repair_rows = -1;
+  EXPECT_FALSE(c.validate(30).is_ok());
+  c = EngineConfig{};
+  c.planner.edit_tail = -2;
+  EXPECT_FALSE(c.validate(30).is_ok());
+}
+
+}  // namespace
+}  // namespace kvs::engine

@@ -597,3 +597,13 @@ def test_injected_faults_fail_only_their_request(tmp_path, kvs_bin, kvs_model):
         assert "failed in" in s.log_path.read_text()  # logged
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("args,needle", [(["--blend-layer", "0"], "blend_layer"),
+                                         (["--blend-layer", "999"], "blend_layer"),
+                                         (["--inject-fault", "nowhere:throw:X"], "unknown fault point")])
+def test_bad_engine_flags_exit_2_with_a_message(tmp_path, kvs_bin, kvs_model, args, needle):
+    r = subprocess.run([str(KVS_BIN), "serve", "--port", "0", "--model", str(KVS_MODEL), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
