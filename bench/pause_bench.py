@@ -191,20 +191,13 @@ class Stream:
             r = conn.getresponse()
             if r.status != 200:
                 raise RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
+            events = sb.sse_events(r)
             while True:
-                line = r.readline()
-                if not line:
+                try:
+                    ev = next(events)
+                except StopIteration as done:
+                    self.finished = bool(done.value)  # [DONE]: the server ended S on its own
                     break
-                line = line.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    self.finished = True
-                    break
-                ev = json.loads(payload)
-                if "error" in ev:
-                    raise RuntimeError(f"stream error: {ev['error']}")
                 for ch in ev.get("choices") or []:
                     if (ch.get("delta") or {}).get("content"):
                         self.t.append(time.perf_counter())

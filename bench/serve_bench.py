@@ -162,19 +162,7 @@ def one_request(host, port, prompt, args, messages=None, extra=None):
         r = conn.getresponse()
         if r.status != 200:
             raise RuntimeError(f"HTTP {r.status}: {r.read()[:200]!r}")
-        while True:
-            line = r.readline()
-            if not line:
-                break
-            line = line.strip()
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                break
-            ev = json.loads(payload)
-            if "error" in ev:
-                raise RuntimeError(f"stream error: {ev['error']}")
+        for ev in sse_events(r):
             for ch in ev.get("choices") or []:
                 content = (ch.get("delta") or {}).get("content")
                 if content:
@@ -195,6 +183,25 @@ def one_request(host, port, prompt, args, messages=None, extra=None):
     tokens = usage_tokens if usage_tokens is not None else chunks
     return {"ttft_s": ttft, "latency_s": t1 - t0, "tokens": tokens, "content_chunks": chunks,
             "usage_reported": usage_tokens is not None, "chunk_t": chunk_t, "share": share}
+
+
+def sse_events(r):
+    """Yields the JSON events of an OpenAI SSE response until [DONE] (then returns True) or EOF (False); an
+    error event raises."""
+    while True:
+        line = r.readline()
+        if not line:
+            return False
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return True
+        ev = json.loads(payload)
+        if "error" in ev:
+            raise RuntimeError(f"stream error: {ev['error']}")
+        yield ev
 
 
 def run_level(host, port, conc, prompts, args):
