@@ -110,6 +110,53 @@ int run_metrics_only(const std::string& path) {
   return 0;
 }
 
+// The workload's requests from the data file; 0, or the exit code after printing the error.
+int make_requests(const EvalArgs& a, eval::WorkloadKind kind, std::string* data_path,
+                  std::vector<eval::EvalRequest>* out) {
+  *data_path = resolve_data_path(a.data);
+  if (data_path->empty()) {
+    std::fprintf(stderr, "error: no evaluation data; pass --data PATH (the project commits %s)\n", kDefaultData);
+    return 2;
+  }
+  auto data = eval::load_eval_data(*data_path);
+  if (!data.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", data.status().to_string().c_str());
+    return 2;
+  }
+  eval::WorkloadOptions wo;
+  eval::parse_split(a.split, &wo.split);  // checked by CLI11 (IsMember)
+  wo.n = a.n;
+  wo.seed = a.seed;
+  wo.window = a.window;
+  auto requests = eval::make_workload(kind, data.value(), wo);
+  if (!requests.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", requests.status().message().c_str());
+    return 2;
+  }
+  *out = std::move(requests).value();
+  return 0;
+}
+
+// The embedder (no pool of its own: the engine embeds on its pool, the response cache on one it owns); false
+// after printing the error.
+bool load_embedder(const std::string& flag, std::string* path, std::unique_ptr<share::Embedder>* out) {
+  *path = resolve_embedder_path(flag);
+  if (path->empty()) {
+    std::fprintf(stderr, "error: modes semantic/naive/response-cache and the sweep need an embedder; pass "
+                         "--embedder PATH or run scripts/fetch_embedder.sh\n");
+    return false;
+  }
+  share::EmbedderOptions eo;
+  eo.n_threads = 1;
+  auto e = share::Embedder::load(*path, eo);
+  if (!e.is_ok()) {
+    std::fprintf(stderr, "error: cannot load embedder %s: %s\n", path->c_str(), e.status().to_string().c_str());
+    return false;
+  }
+  *out = std::move(e).value();
+  return true;
+}
+
 int run_eval(const EvalArgs& a) {
   eval::WorkloadKind kind;
   if (!eval::parse_workload(a.workload, &kind)) {
@@ -130,26 +177,9 @@ int run_eval(const EvalArgs& a) {
     }
     sweep = std::move(s).value();
   }
-  const std::string data_path = resolve_data_path(a.data);
-  if (data_path.empty()) {
-    std::fprintf(stderr, "error: no evaluation data; pass --data PATH (the project commits %s)\n", kDefaultData);
-    return 2;
-  }
-  auto data = eval::load_eval_data(data_path);
-  if (!data.is_ok()) {
-    std::fprintf(stderr, "error: %s\n", data.status().to_string().c_str());
-    return 2;
-  }
-  eval::WorkloadOptions wo;
-  eval::parse_split(a.split, &wo.split);  // checked by CLI11 (IsMember)
-  wo.n = a.n;
-  wo.seed = a.seed;
-  wo.window = a.window;
-  auto requests = eval::make_workload(kind, data.value(), wo);
-  if (!requests.is_ok()) {
-    std::fprintf(stderr, "error: %s\n", requests.status().message().c_str());
-    return 2;
-  }
+  std::string data_path;
+  std::vector<eval::EvalRequest> requests;
+  if (int rc = make_requests(a, kind, &data_path, &requests); rc != 0) return rc;
 
   Loaded L = load_model_or_report(a.model, a.precision);
   if (!L.model) return 1;
@@ -162,22 +192,7 @@ int run_eval(const EvalArgs& a) {
   for (const auto& m : modes.value()) need_embedder |= eval::mode_needs_embedder(m.kind);
   std::unique_ptr<share::Embedder> embedder;
   std::string embedder_path;
-  if (need_embedder) {
-    embedder_path = resolve_embedder_path(a.embedder);
-    if (embedder_path.empty()) {
-      std::fprintf(stderr, "error: modes semantic/naive/response-cache and the sweep need an embedder; pass "
-                           "--embedder PATH or run scripts/fetch_embedder.sh\n");
-      return 1;
-    }
-    share::EmbedderOptions eo;
-    eo.n_threads = 1;  // no pool of its own: the engine embeds on its pool, the response cache on one it owns
-    auto e = share::Embedder::load(embedder_path, eo);
-    if (!e.is_ok()) {
-      std::fprintf(stderr, "error: cannot load embedder %s: %s\n", embedder_path.c_str(), e.status().to_string().c_str());
-      return 1;
-    }
-    embedder = std::move(e).value();
-  }
+  if (need_embedder && !load_embedder(a.embedder, &embedder_path, &embedder)) return 1;
 
   eval::RunnerConfig rc;
   rc.max_tokens = a.max_tokens;
@@ -193,16 +208,16 @@ int run_eval(const EvalArgs& a) {
   rc.modes = modes.value();
   rc.sweep = sweep;
   const int64_t runs = static_cast<int64_t>(rc.modes.size() + rc.sweep.size());
-  eval::Progress progress((runs + 1) * static_cast<int64_t>(requests->size()));  // + the likelihood phase
+  eval::Progress progress((runs + 1) * static_cast<int64_t>(requests.size()));  // + the likelihood phase
   eval::Runner runner(*L.model, *L.tokenizer, embedder.get(), rc, &progress);
   runner.set_exact_model(exact.model.get());
-  auto result = runner.run(a.workload, requests.value());
+  auto result = runner.run(a.workload, requests);
   progress.finish();
   if (!result.is_ok()) {
     std::fprintf(stderr, "error: %s\n", result.status().to_string().c_str());
     return result.status().code() == Code::kInvalidArgument ? 2 : 1;
   }
-  result->split = eval::split_name(wo.split);
+  result->split = a.split;
   nlohmann::json meta = {{"model", resolve_model_path(a.model)},
                          {"embedder", embedder_path},
                          {"data", data_path},
