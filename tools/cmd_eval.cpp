@@ -45,6 +45,7 @@ constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
   std::string precision = "f32", deviation = "kv";
+  int edit_window = 2, edit_tail = 6, repair_rows = 64;
   std::string split = "all";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only;
@@ -205,6 +206,9 @@ int run_eval(const EvalArgs& a) {
     return 2;
   }
   share::parse_deviation_scorer(a.deviation, &rc.deviation);  // checked by CLI11 (IsMember)
+  rc.edit_window = a.edit_window;
+  rc.edit_tail = a.edit_tail;
+  rc.repair_rows = a.repair_rows;
   rc.modes = modes.value();
   rc.sweep = sweep;
   const int64_t runs = static_cast<int64_t>(rc.modes.size() + rc.sweep.size());
@@ -258,7 +262,9 @@ void add_eval(CLI::App& app, int& exit_code) {
   mo->excludes(w);
   sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
-  sub->add_option("--modes", a->modes, "Comma-separated: full,prefix,semantic,semantic-attn,naive,response-cache (full always runs)");
+  sub->add_option("--modes", a->modes,
+                  "Comma-separated: full,prefix,semantic,semantic-attn,semantic-edit,semantic-repair,"
+                  "semantic-edit-repair,naive,response-cache (full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");
@@ -277,6 +283,12 @@ void add_eval(CLI::App& app, int& exit_code) {
                   "Deviation scorer of semantic and the sweep: kv (CacheBlend, default) or attn-v (the mode "
                   "semantic-attn always uses attn-v)")
       ->check(CLI::IsMember({"kv", "attn-v"}));
+  sub->add_option("--edit-window", a->edit_window, "semantic-edit*: reused tokens recomputed after each edit (default 2)")
+      ->check(CLI::Range(0, 4096));
+  sub->add_option("--edit-tail", a->edit_tail, "semantic-edit*: last prompt tokens recomputed (default 6)")
+      ->check(CLI::Range(0, 4096));
+  sub->add_option("--repair-rows", a->repair_rows, "semantic-*repair: decode-stage repair rows per step (default 64)")
+      ->check(CLI::Range(1, 1 << 16));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")
       ->check(CLI::Range(-1.0, 1.0));

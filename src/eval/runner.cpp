@@ -73,8 +73,9 @@ Result<RequestOutcome> run_request(engine::Engine& eng, engine::RequestParams pa
   return out;
 }
 
-engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching) {
+engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const ModeSpec* spec = nullptr) {
   engine::EngineConfig ec;
+  if (spec && spec->repair) ec.repair_rows = cfg.repair_rows;
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
@@ -89,16 +90,21 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching) {
 Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
   static const std::vector<std::pair<std::string, ModeKind>> kNames = {
       {"full", ModeKind::kFull},   {"prefix", ModeKind::kPrefix},           {"semantic", ModeKind::kSemantic},
-      {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic}};
+      {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic},
+      {"semantic-edit", ModeKind::kSemantic}, {"semantic-repair", ModeKind::kSemantic},
+      {"semantic-edit-repair", ModeKind::kSemantic}};
   std::vector<ModeSpec> out;
   std::set<std::string> seen;
   for (const auto& name : split_list(list)) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& p) { return p.first == name; });
     if (it == kNames.end())
-      return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, naive, response-cache)");
+      return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, semantic-edit, "
+                              "semantic-repair, semantic-edit-repair, naive, response-cache)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
     out.push_back({name, it->second, -1, std::nullopt});
     if (name == "semantic-attn") out.back().deviation = share::DeviationScorer::kAttnV;
+    out.back().edit_aware = name.find("-edit") != std::string::npos;
+    out.back().repair = name.find("repair") != std::string::npos;
   }
   if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1, std::nullopt});
   std::stable_partition(out.begin(), out.end(), [](const ModeSpec& m) { return m.kind == ModeKind::kFull; });
@@ -171,7 +177,7 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
   if (embeds && !embedder_) return invalid_argument("mode " + spec.name + " needs an embedder");
   const bool gated = spec.kind == ModeKind::kNaive || spec.kind == ModeKind::kSweep;
   const auto t0 = Clock::now();
-  engine::Engine eng(model_, tok_, engine_config(cfg_, caching), embeds ? embedder_ : nullptr);
+  engine::Engine eng(model_, tok_, engine_config(cfg_, caching, &spec), embeds ? embedder_ : nullptr);
   // Embeddings of the earlier requests that became donors (served by full or prefix prefill).
   std::vector<std::pair<std::vector<float>, double>> donors;
   if (progress_) progress_->start_phase(spec.name, static_cast<int64_t>(requests.size()));
@@ -197,6 +203,10 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
     }
     if (spec.kind == ModeKind::kSweep) p.recompute_ratio = spec.recompute_ratio;
     p.deviation = spec.deviation;
+    if (spec.edit_aware) {
+      p.edit_window = cfg_.edit_window;
+      p.edit_tail = cfg_.edit_tail;
+    }
     p.want_first_logits = true;
     auto r = run_request(eng, std::move(p), static_cast<int>(i));
     if (!r.is_ok())

@@ -6,6 +6,9 @@
 //   full            ShareMode::kFull, prefix cache off: the exact baseline every quality figure compares with.
 //   prefix          ShareMode::kPrefix: exact prefix caching only (vLLM / SGLang style).
 //   semantic        ShareMode::kAuto with semantic sharing on: what the server does (planner, guard, r default).
+//   semantic-attn   semantic ranked by the attention-weighted V deviation.
+//   semantic-edit   semantic + edit-aware selection (edit_window tokens after each edit, the last edit_tail).
+//   semantic-repair semantic + decode-stage repair (repair_rows spare rows per step); semantic-edit-repair both.
 //   naive           ShareMode::kNaive: a similar donor's KV reused with no recompute beyond inserted tokens and
 //                   the last one (no CacheBlend selection, no guard): the strawman.
 //   response-cache  GPTCache-like: embed the user message; if an earlier *computed* request's embedding has
@@ -74,6 +77,8 @@ struct ModeSpec {
   ModeKind kind = ModeKind::kFull;
   double recompute_ratio = -1;  // sweep: r in [0, 1]; else -1 (the engine's default)
   std::optional<share::DeviationScorer> deviation;  // semantic-attn: kAttnV; else the runner's default
+  bool edit_aware = false;   // semantic-edit*: RunnerConfig's edit_window / edit_tail
+  bool repair = false;       // semantic-*repair: decode-stage repair with RunnerConfig's repair_rows
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an
@@ -89,6 +94,8 @@ struct RunnerConfig {
   int64_t kv_cache_mib = 1024;
   share::PlannerConfig planner;  // the server's defaults unless changed
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // default scorer (semantic, sweep)
+  int32_t edit_window = 2, edit_tail = 6;  // semantic-edit, semantic-edit-repair
+  int32_t repair_rows = 64;                // semantic-repair, semantic-edit-repair
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
 };
