@@ -290,6 +290,7 @@ void Engine::commit_repair(Sequence& seq, int64_t repair, int64_t take) {
   if (seq.repair_pos < 0) return;
   seq.repair_pos += repair;
   if (seq.repair_pos == seq.n_computed) seq.repair_pos += take;
+  seq.usage.repair_rows += repair;
   if (repair > 0) metrics_.update([&](MetricsSnapshot& s) { s.repair_rows += repair; });
   if (seq.repair_pos < seq.n_computed + take) return;
   seq.repair_pos = -1;

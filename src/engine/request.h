@@ -61,6 +61,7 @@ struct Usage {
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;       // prompt tokens whose KV was reused, not computed
   int64_t computed_prompt_tokens = 0;
+  int64_t repair_rows = 0;         // rows decode-stage repair recomputed after the first token (extra compute)
   double queue_ms = 0;             // submit -> first scheduled
   double ttft_ms = 0;              // submit -> first token
   double total_ms = 0;

@@ -193,6 +193,7 @@ TEST(EngineScheduling, DecodeStageRepairMakesTheSequenceExact) {
   EXPECT_EQ(cont, std::vector<int32_t>(answer.begin() + k, answer.end())) << "repaired after " << k << " tokens";
   auto m = e.metrics();
   EXPECT_EQ(m.repaired_sequences, 1u);
+  EXPECT_EQ(last.usage.repair_rows, repair_rows);  // the extra compute is reported with the request
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
   std::printf("decode-stage repair: exact after %lld of 40 tokens, %lld repair rows\n", static_cast<long long>(k),
               static_cast<long long>(repair_rows));
