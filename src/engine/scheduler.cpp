@@ -54,7 +54,6 @@ void Scheduler::charge(Schedule& out, Sequence* seq, int64_t take, int64_t& budg
   const int64_t c = seq->row_cost(take, cfg_.n_layer);
   out.rows.push_back({seq, take, 0});
   out.n_rows += take;
-  out.cost += c;
   budget -= c;
 }
 
@@ -97,7 +96,6 @@ void Scheduler::schedule_repair(std::vector<std::unique_ptr<Sequence>>& running,
     if (it == out.rows.end()) it = out.rows.insert(out.rows.end(), ScheduledRows{s.get(), 0, 0});
     it->repair = r;
     out.n_rows += r;
-    out.cost += r * cfg_.n_layer;
     budget -= r * cfg_.n_layer;
   }
 }

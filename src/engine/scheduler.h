@@ -73,7 +73,6 @@ struct ScheduledRows {
 struct Schedule {
   std::vector<ScheduledRows> rows;  // running order (admitted ones last)
   int64_t n_rows = 0;     // every row, repair included
-  int64_t cost = 0;       // row-layers
   int32_t n_preempted = 0;
   int32_t n_admitted = 0;
 };

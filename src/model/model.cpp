@@ -43,8 +43,8 @@ void add_bias(float* x, const float* b, int64_t m, int64_t n) {
 // Returns true when some row is dropped.
 bool run_hooks(const UBatch& ub, std::span<const int32_t> rows, std::span<SeqHook* const> hooks, int layer,
                const float* q, const float* k, const float* v, int64_t qd, int64_t kvd, std::vector<uint8_t>& keep) {
+  if (hooks.empty()) return false;  // keep is read only when a row was dropped
   keep.assign(rows.size(), 1);
-  if (hooks.empty()) return false;
   bool dropped = false;
   std::vector<uint8_t> seen(hooks.size(), 0);
   std::vector<int32_t> pos;
