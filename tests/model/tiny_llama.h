@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "gguf_writer.h"
@@ -49,8 +50,12 @@ inline std::string write_tiny_llama(const std::string& file_name, uint32_t seed 
     w.add_tensor(p + "ffn_up.weight", {ud, uff}, DType::kF32, f32_bytes(rnd(d * ff, s)));
     w.add_tensor(p + "ffn_down.weight", {uff, ud}, DType::kF32, f32_bytes(rnd(ff * d, 1.0f / std::sqrt(float(ff)))));
   }
-  const std::string path = (std::filesystem::temp_directory_path() / file_name).string();
-  KVS_CHECK(w.write(path).is_ok());
+  // One file per process, written aside and renamed into place: ctest runs tests of one binary in parallel
+  // processes, and rewriting a file another process has mapped kills it with SIGBUS.
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + file_name)).string();
+  KVS_CHECK(w.write(path + ".tmp").is_ok());
+  std::filesystem::rename(path + ".tmp", path);
   return path;
 }
 
