@@ -4,7 +4,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 PKGS=(cmake g++ make pkg-config unzip python3 python3-venv python3-pip
       libopenblas-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libutf8proc-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev gnuplot-nox)
+      libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libhnswlib-dev gnuplot-nox ccache)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
