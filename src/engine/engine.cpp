@@ -97,6 +97,8 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
     params.max_tokens = static_cast<int32_t>(max_ctx_ - static_cast<int64_t>(params.prompt.size()));
   if (params.recompute_ratio > 1) return invalid_argument("recompute_ratio must be in [0, 1]");
   auto handle = std::make_shared<RequestHandle>(next_id_.fetch_add(1));
+  // The donation policy decoded here, on the client's thread (it reads every prompt token's bytes).
+  DonationLimit donation = donation_limit(tok_, params.prompt, params.share_text, params.donate, params.screen_sensitive);
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!accepting_) return resource_exhausted("the server is shutting down");
@@ -105,6 +107,7 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
       return resource_exhausted("the request queue is full (" + std::to_string(cfg_.max_waiting) + " waiting)");
     }
     inbox_.push_back(std::make_unique<Sequence>(handle, std::move(params)));
+    inbox_.back()->donation = std::move(donation);
   }
   metrics_.update([](MetricsSnapshot& s) { ++s.requests_total; });
   cv_.notify_all();
@@ -307,7 +310,7 @@ void Engine::commit_prompt_rows(Sequence& seq, int64_t take) {
     metrics_.update([&](MetricsSnapshot& s) { s.computed_prompt_tokens += prompt_rows; });
   }
   if (cfg_.prefix_cache && !seq.approximate) {
-    kv_->publish(seq.table, seq.params.domain, seq.tokens, seq.n_computed);
+    publish(seq);
     if (seq.n_computed >= seq.n_prompt) maybe_donate(seq);
   }
 }
@@ -365,6 +368,10 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
   seq.usage.prompt_tokens = seq.n_prompt;
   seq.usage.completion_tokens = seq.n_generated();
   seq.usage.total_ms = seconds_between(seq.handle->created(), now) * 1000.0;
+  if (seq.donation.truncated) {
+    seq.usage.share.shareable_tokens = std::min<int64_t>(seq.donation.shareable_tokens, seq.n_prompt);
+    seq.usage.share.donation_limit = seq.donation.reason;
+  }
   ev.finished = true;
   ev.finish_reason = reason;
   ev.usage = seq.usage;

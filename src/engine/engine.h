@@ -151,7 +151,9 @@ class Engine : private SchedulerHost {
   bool admit_semantic(Sequence& seq);
   AdmitResult admit_prefix(Sequence& seq, int64_t budget);
   void finish_blend(Sequence& seq);
+  void publish(Sequence& seq);  // its exact, shareable blocks into the prefix cache (donation policy applied)
   void maybe_donate(Sequence& seq);
+  std::vector<float> donor_embedding(Sequence& seq);
 
   const model::Model& model_;
   const tok::Tokenizer& tok_;

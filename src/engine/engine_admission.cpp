@@ -222,34 +222,56 @@ void Engine::finish_blend(Sequence& seq) {
   seq.approximate = !fell_back;
   if (seq.approximate && cfg_.repair_rows > 0) seq.repair_pos = first;  // rows [first, n) computed over reused KV
   if (fell_back && cfg_.prefix_cache) {  // every row was recomputed: exact, so it may publish and donate
-    kv_->publish(seq.table, seq.params.domain, seq.tokens, seq.n_computed);
+    publish(seq);
     maybe_donate(seq);
   }
 }
 
-// Registers an exact prompt as a donor. A failure here (the index throws, memory) is logged and the request goes on
-// without donating: its own answer does not depend on it.
+void Engine::publish(Sequence& seq) {
+  kv_->publish(seq.table, seq.params.domain, seq.tokens, std::min(seq.n_computed, seq.donation.shareable_tokens));
+}
+
+// The embedding that indexes a donor: the request's own, unless the donation policy cut its text at a sensitive
+// span (then the text before it, so that the index holds nothing of the secret). Empty: do not donate.
+std::vector<float> Engine::donor_embedding(Sequence& seq) {
+  if (!seq.donation.truncated) return seq.params.embedding;
+  if (seq.donation.donor_text.size() < 8 || !embedder_) return {};
+  auto emb = embedder_->embed(seq.donation.donor_text, pool_.get());
+  return emb.is_ok() ? std::move(emb).value() : std::vector<float>{};
+}
+
+// Registers an exact prompt as a donor: its prompt up to the donation limit (docs/security.md). A failure here
+// (the index throws, memory) is logged and the request goes on without donating: its own answer does not
+// depend on it.
 void Engine::maybe_donate(Sequence& seq) {
   if (!donors_ || seq.donated || seq.approximate || seq.params.embedding.empty()) return;
   if (seq.params.share_mode == ShareMode::kFull || seq.params.share_mode == ShareMode::kPrefix) return;
   seq.donated = true;
+  const int64_t bs = kv_->block_size();
+  const int64_t n_share = std::min(seq.n_prompt, seq.donation.shareable_tokens);
+  if (n_share < bs) return;  // nothing worth lending (or donation is off)
   try {
     if (Status st = inject("donate", seq); !st.is_ok()) throw std::runtime_error(st.message());
-    const int64_t bs = kv_->block_size();
+    std::vector<float> embedding = donor_embedding(seq);
+    if (embedding.empty()) return;
     std::vector<kv::BlockId> blocks;
-    const int64_t full = std::min<int64_t>(seq.n_prompt / bs, seq.table.n_published);
+    const int64_t full = std::min<int64_t>(n_share / bs, seq.table.n_published);
     for (int64_t i = 0; i < full; ++i) {
       const kv::BlockId b = seq.table.ids()[i];
       if (!kv_->pool().block(b).cached) break;  // another block holds this key: stop (ours will not stay valid)
       blocks.push_back(b);
     }
-    std::span<const int32_t> prompt(seq.tokens.data(), seq.n_prompt);
+    // A limited donation ends at its last full block: a tail block is a copy of a whole block, and past the
+    // limit its slots hold K/V computed after the sensitive span.
+    const int64_t n_tokens = seq.donation.truncated ? static_cast<int64_t>(blocks.size()) * bs : n_share;
+    if (n_tokens < bs) return;
+    std::span<const int32_t> prompt(seq.tokens.data(), static_cast<size_t>(n_tokens));
     // The partial last block too (a copy of its prompt slots: decode keeps writing ours), so that short prompts
     // lend all their tokens, not only their full blocks.
-    if (static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
+    if (!seq.donation.truncated && static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
       if (auto tail = kv_->publish_tail(seq.table, seq.params.domain, prompt)) blocks.push_back(*tail);
     drain_evictions();  // publish_tail allocates
-    donors_->add(seq.params.domain, prompt, blocks, seq.params.embedding);
+    donors_->add(seq.params.domain, prompt, blocks, embedding);
     ++donor_generation_;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvshare engine: request %llu not registered as a donor: %s\n",

@@ -39,6 +39,10 @@ struct RequestParams {
   std::optional<share::DeviationScorer> deviation;  // per-request scorer; nullopt: the server's default
   int32_t edit_window = -1, edit_tail = -1;  // edit-aware selection per request (< 0: the server's default)
   bool want_first_logits = false;  // the first token's event carries the raw logits it was sampled from (eval)
+  // Donation policy (engine/donation_policy.h): whether this prompt's KV may be shared with other users of its
+  // domain at all (the tenant's setting AND the request's), and whether the sensitive-span screen limits it.
+  bool donate = true;
+  bool screen_sensitive = true;
 };
 
 // What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).
@@ -54,6 +58,8 @@ struct ShareReport {
   double deviation_median = 0;     // of the scored candidates (semantic)
   std::string deviation;           // scorer that ranked them: "kv" or "attn-v" (semantic; naive: empty)
   int64_t repaired_after_tokens = -1;  // decode-stage repair made the KV exact after this many tokens (-1: never)
+  int64_t shareable_tokens = -1;   // donation policy: leading prompt tokens others may reuse (-1: all of them)
+  std::string donation_limit;      // why fewer: "opt-out" or the first sensitive span's kind ("" when all)
 };
 
 struct Usage {

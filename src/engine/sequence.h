@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/donation_policy.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/text_stream.h"
@@ -45,6 +46,7 @@ struct Sequence {
   bool done = false;
   bool approximate = false;  // prompt KV partly reused from a donor: never published, never a donor
   bool donated = false;      // registered as a donor
+  DonationLimit donation;    // what of it may be shared (published, donated); set at submit
   std::chrono::steady_clock::time_point last_token_at;
   int64_t predicted_rows = 0;  // prompt rows predicted to compute (cache-aware admission), set while waiting
   std::unique_ptr<DonorChoice> donor;  // donor found while waiting, for admission (null: none)

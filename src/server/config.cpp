@@ -30,6 +30,13 @@ class ObjectReader {
     return it == obj_.end() || it->is_null() ? nullptr : &*it;
   }
 
+  void boolean(const std::string& key, bool& out) {
+    if (const json* v = get(key)) {
+      if (!v->is_boolean()) return fail(field(key) + ": must be true or false");
+      out = v->get<bool>();
+    }
+  }
+
   void string(const std::string& key, std::string& out) {
     if (const json* v = get(key)) {
       if (!v->is_string()) return fail(field(key) + ": must be a string");
@@ -188,8 +195,11 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
       const std::string path = "tenants[" + std::to_string(i) + "]";
       ObjectReader r((*ts)[i], path, &err);
       std::string name, domain;
+      bool donate = true, screen = true;
       r.string("name", name);
       r.string("share_domain", domain);
+      r.boolean("donate", donate);
+      r.boolean("sensitive_screen", screen);
       const json* ks = r.get("api_keys");
       r.finish();
       if (!err.empty()) break;
@@ -212,6 +222,8 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
       }
       const int32_t tenant_index = static_cast<int32_t>(cfg.tenants.size());
       cfg.tenants.push_back(make_tenant(name, domain));
+      cfg.tenants.back().donate = donate;
+      cfg.tenants.back().sensitive_screen = screen;
       for (size_t k = 0; k < ks->size(); ++k) {
         const std::string kpath = path + ".api_keys[" + std::to_string(k) + "]";
         if (!(*ks)[k].is_string()) {

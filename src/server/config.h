@@ -14,7 +14,10 @@
 //     "tenants": [
 //       {"name": "acme",    "api_keys": ["sk-acme-1", "sk-acme-2"]},          // share domain "acme"
 //       {"name": "globex",  "api_keys": ["sk-globex"], "share_domain": "g"},
-//       {"name": "initech", "api_keys": ["sk-initech"], "share_domain": "acme"}  // shares acme's cache
+//       {"name": "initech", "api_keys": ["sk-initech"], "share_domain": "acme"}, // shares acme's cache
+//       {"name": "clinic",  "api_keys": ["sk-clinic"], "donate": false}  // reads caches, never lends its KV
+//       // also "sensitive_screen": false (default true: donate only the KV before a prompt's first e-mail,
+//       // phone/ID number, date or introduced name; see docs/security.md)
 //     ]
 //   }
 //
@@ -42,6 +45,8 @@ struct Tenant {
   std::string name;
   std::string share_domain;  // defaults to the tenant's name
   uint64_t domain = 0;       // share_domain_id(share_domain)
+  bool donate = true;            // its prompts may become donors / prefix-cache entries for its share domain
+  bool sensitive_screen = true;  // ... only up to the first sensitive span (engine/donation_policy.h)
 };
 
 struct ServerLimits {

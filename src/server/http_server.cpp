@@ -354,6 +354,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   p.deviation = r.deviation;
   p.edit_window = r.edit_window;
   p.edit_tail = r.edit_tail;
+  p.donate = tenant->donate && r.donate;  // a request can narrow its tenant's policy, never widen it
+  p.screen_sensitive = tenant->sensitive_screen;
   // Donors are found by what the user wrote: the messages' text (the template's scaffolding is the same for all).
   if (kind == ApiKind::kChat) {
     for (const auto& m : r.messages)

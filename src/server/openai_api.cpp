@@ -369,7 +369,9 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
         } else if ((it.key() == "edit_window" || it.key() == "edit_tail") && it->is_number_integer() &&
                    it->get<int64_t>() >= 0 && it->get<int64_t>() <= 4096) {
           (it.key() == "edit_window" ? req.edit_window : req.edit_tail) = static_cast<int32_t>(it->get<int64_t>());
-        } else if (it.key() == "report" || it.key() == "mode" || it.key() == "recompute_ratio" ||
+        } else if (it.key() == "donate" && it->is_boolean()) {
+          req.donate = it->get<bool>();
+        } else if (it.key() == "donate" || it.key() == "report" || it.key() == "mode" || it.key() == "recompute_ratio" ||
                    it.key() == "deviation" || it.key() == "edit_window" || it.key() == "edit_tail") {
           f.fail(invalid_request("'" + key + "' has the wrong type or range", key));
         } else {
@@ -435,6 +437,10 @@ json share_report_json(const engine::ShareReport& r) {
     j["deviation_median"] = r.deviation_median;
     if (!r.deviation.empty()) j["deviation"] = r.deviation;
     if (r.repaired_after_tokens >= 0) j["repaired_after_tokens"] = r.repaired_after_tokens;
+  }
+  if (r.shareable_tokens >= 0) {  // the donation policy limited what others may reuse of this prompt
+    j["shareable_tokens"] = r.shareable_tokens;
+    j["donation_limit"] = r.donation_limit;
   }
   return j;
 }

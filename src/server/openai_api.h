@@ -79,13 +79,14 @@ struct CompletionRequest {
   bool include_usage = false;               // stream_options.include_usage
   std::string user;
   // kvshare extension: "kvshare": {"report": bool, "mode": "auto|full|prefix|semantic|naive",
-  // "recompute_ratio": 0..1, "deviation": "kv|attn-v", "edit_window": 0..4096, "edit_tail": 0..4096}. The share
+  // "recompute_ratio": 0..1, "deviation": "kv|attn-v", "edit_window": 0..4096, "edit_tail": 0..4096, "donate": bool}. The share
   // domain is never the client's to choose.
   bool share_report = false;
   engine::ShareMode share_mode = engine::ShareMode::kAuto;
   double recompute_ratio = -1;
   std::optional<share::DeviationScorer> deviation;
   int32_t edit_window = -1, edit_tail = -1;  // edit-aware selection (< 0: the server's default)
+  bool donate = true;  // "kvshare": {"donate": false}: this prompt never becomes a donor (it can only opt out)
 };
 
 // Parses a request body: it must be valid UTF-8 (checked on the raw bytes, naming the offset) and one JSON object.
