@@ -41,7 +41,7 @@ struct ServeArgs {
   bool cache_aware = true;
   double max_wait_beyond_fifo_s = 2.0;
   int blend_layer = 1;
-  int edit_window = 0, edit_tail = 0, repair_rows = 0;
+  int edit_window = 0, edit_tail = 0, repair_rows = 0, background_repair_rows = 32;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -175,6 +175,7 @@ int run_serve(const ServeArgs& a) {
   ec.planner.edit_window = a.edit_window;
   ec.planner.edit_tail = a.edit_tail;
   ec.repair_rows = a.repair_rows;
+  ec.background_repair_rows = a.background_repair_rows;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
     if (!spec.is_ok()) {
@@ -260,6 +261,11 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--repair-rows", a->repair_rows,
                   "Decode-stage repair: spare rows per step that recompute a semantic sequence's approximate KV in "
                   "position order until it is exact (default 0 = off)")
+      ->check(CLI::Range(0, 1 << 16));
+  sub->add_option("--background-repair-rows", a->background_repair_rows,
+                  "Background repair: rows per idle step that make a finished semantic prompt's KV exact, so it "
+                  "publishes and donates (new content becomes reusable; dropped whenever a request waits; "
+                  "default 32, 0 = off)")
       ->check(CLI::Range(0, 1 << 16));
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");

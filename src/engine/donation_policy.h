@@ -25,7 +25,8 @@ struct DonationLimit {
 };
 
 // donate: the request (and its tenant) allow sharing; screen: run the sensitive-span screen.
+// Spans that begin before screen_from (bytes of the decoded prompt: a system prompt) are not counted.
 DonationLimit donation_limit(const tok::Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                             const std::string& share_text, bool donate, bool screen);
+                             const std::string& share_text, bool donate, bool screen, size_t screen_from = 0);
 
 }  // namespace kvs::engine

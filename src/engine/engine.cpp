@@ -35,6 +35,7 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (max_waiting < 0) return invalid_argument("max_waiting must not be negative");
   if (max_prepare_per_step < 1) return invalid_argument("max_prepare_per_step must be at least 1");
   if (repair_rows < 0) return invalid_argument("repair_rows must not be negative");
+  if (background_repair_rows < 0) return invalid_argument("background_repair_rows must not be negative");
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
   // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
   if (blend_layer < 1 || blend_layer >= n_layer)
@@ -98,7 +99,8 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
   if (params.recompute_ratio > 1) return invalid_argument("recompute_ratio must be in [0, 1]");
   auto handle = std::make_shared<RequestHandle>(next_id_.fetch_add(1));
   // The donation policy decoded here, on the client's thread (it reads every prompt token's bytes).
-  DonationLimit donation = donation_limit(tok_, params.prompt, params.share_text, params.donate, params.screen_sensitive);
+  DonationLimit donation = donation_limit(tok_, params.prompt, params.share_text, params.donate, params.screen_sensitive,
+                                         params.screen_from_byte);
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!accepting_) return resource_exhausted("the server is shutting down");
@@ -134,7 +136,9 @@ void Engine::loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return !inbox_.empty() || !running_.empty() || !waiting_.empty() || stopping_; });
+      cv_.wait(lk, [&] {
+        return !inbox_.empty() || !running_.empty() || !waiting_.empty() || !background_.empty() || stopping_;
+      });
       while (!inbox_.empty()) {
         waiting_.push_back(std::move(inbox_.front()));
         inbox_.pop_front();
@@ -143,7 +147,10 @@ void Engine::loop() {
         for (auto& s : waiting_) s->handle->cancel();
         for (auto& s : running_) s->handle->cancel();
       }
-      if (stopping_ && running_.empty() && waiting_.empty()) return;
+      if (stopping_ && running_.empty() && waiting_.empty()) {
+        drop_background();
+        return;
+      }
     }
     try {
       step();
@@ -168,9 +175,14 @@ bool Engine::step() {
   fail_cancelled();
   reap_finished();
   drain_evictions();
+  if (!waiting_.empty()) drop_background();  // load: repairs wait for the next idle time, never a request
   prepare_waiting();
   const Schedule sched = sched_.schedule(running_, waiting_, *this, Clock::now());
   drain_evictions();  // admissions and reservations may have evicted cached blocks
+  if (sched.rows.empty() && running_.empty() && waiting_.empty() && step_background()) {
+    update_gauges();
+    return true;
+  }
   if (sched.rows.empty()) {
     reap_finished();
     update_gauges();
@@ -238,6 +250,17 @@ Status Engine::run_forward(Batch& b, std::vector<float>& logits) {
   } catch (const std::exception& e) {
     return internal(std::string("forward: ") + e.what());
   }
+}
+
+Status Engine::forward_only(std::span<const ScheduledRows> rows) {
+  Batch b;
+  std::vector<float> logits;  // (0 x n_vocab): no row asks for logits
+  try {
+    KVS_RETURN_IF_ERROR(build_batch(rows, b));
+  } catch (const std::exception& e) {
+    return internal(std::string("building the batch: ") + e.what());
+  }
+  return run_forward(b, logits);
 }
 
 // Runs the rows in one forward and commits them. A failed forward is retried sequence by sequence (rows and hooks
@@ -363,7 +386,8 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
   seq.done = true;
   seq.blend.reset();  // it reads the table: drop it first
   seq.donor.reset();
-  kv_->release(seq.table);
+  seq.background = wants_background(seq, reason);
+  if (!seq.background) kv_->release(seq.table);
   const auto now = Clock::now();
   seq.usage.prompt_tokens = seq.n_prompt;
   seq.usage.completion_tokens = seq.n_generated();
@@ -434,6 +458,7 @@ void Engine::emit_token(Sequence& seq, int32_t token, std::vector<float> first_l
 }
 
 void Engine::reap_finished() {
+  keep_background();
   auto done = [](const std::unique_ptr<Sequence>& s) { return s->done; };
   running_.erase(std::remove_if(running_.begin(), running_.end(), done), running_.end());
   waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), done), waiting_.end());
@@ -446,6 +471,8 @@ void Engine::update_gauges() {
     s.waiting = static_cast<int64_t>(waiting_.size());
     s.kv_blocks_free = kv_->pool().num_free();
     s.kv_blocks_cached = kv_->pool().num_cached();
+    s.background_pending = static_cast<int64_t>(background_.size());
+    s.donors = donors_ ? static_cast<int64_t>(donors_->size()) : 0;
   });
 }
 

@@ -86,6 +86,13 @@ struct EngineConfig {
   // recompute the sequence's approximate rows in position order until its KV equals full computation; then it
   // is exact (publishes its blocks, may donate). 0 = off.
   int32_t repair_rows = 0;
+  // Background repair (new content becomes reusable): a semantic request's prompt is approximate, so it never
+  // donates. With this > 0, once such a request has finished the engine keeps its blocks and, only while nothing
+  // runs or waits, recomputes its approximate prompt rows in position order (this many per step); the exact
+  // prompt then publishes its blocks and donates, and retires its own donor when it contained all of it. A
+  // waiting request or a dry pool drops every pending repair first: it never costs a request latency or blocks.
+  int32_t background_repair_rows = 0;
+  int32_t max_background = 8;  // finished prompts kept for background repair (oldest dropped first)
   // Test and benchmark seams (engine thread; keep them cheap).
   std::function<void(const StepTrace&)> on_step;  // after every forward
   std::vector<FaultSpec> faults;                // injected faults (see FaultSpec)
@@ -127,6 +134,7 @@ class Engine : private SchedulerHost {
   void run_batch(std::span<const ScheduledRows> rows);
   Status build_batch(std::span<const ScheduledRows> rows, Batch& b);
   Status run_forward(Batch& b, std::vector<float>& logits);
+  Status forward_only(std::span<const ScheduledRows> rows);  // builds and runs rows that need no logits
   void commit(std::span<const ScheduledRows> rows, std::span<float> logits);
   void commit_prompt_rows(Sequence& seq, int64_t take);
   void commit_repair(Sequence& seq, int64_t repair, int64_t take);
@@ -153,6 +161,11 @@ class Engine : private SchedulerHost {
   void finish_blend(Sequence& seq);
   void publish(Sequence& seq);  // its exact, shareable blocks into the prefix cache (donation policy applied)
   void maybe_donate(Sequence& seq);
+  // Background repair (engine_background.cpp).
+  bool wants_background(const Sequence& seq, const std::string& reason) const;
+  void keep_background();        // moves finished sequences that want it from running_ to background_
+  bool drop_background();        // releases every pending one; true if any
+  bool step_background();        // one repair step of the oldest (idle engine only); true if it ran
   std::vector<float> donor_embedding(Sequence& seq);
 
   const model::Model& model_;
@@ -180,6 +193,7 @@ class Engine : private SchedulerHost {
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<Sequence*> finished_;
+  std::deque<std::unique_ptr<Sequence>> background_;  // finished, approximate prompts awaiting idle repair
   std::thread thread_;
 };
 

@@ -81,7 +81,8 @@ void Engine::prepare(Sequence& seq) {
 
 bool Engine::reserve(Sequence& seq, int64_t take) {
   if (seq.blend) return true;  // build_kv reserved the whole prompt
-  const bool ok = kv_->reserve(seq.table, seq.n_computed + take).is_ok();
+  bool ok = kv_->reserve(seq.table, seq.n_computed + take).is_ok();
+  if (!ok && drop_background()) ok = kv_->reserve(seq.table, seq.n_computed + take).is_ok();  // blocks first
   drain_evictions();
   return ok;
 }
@@ -149,6 +150,9 @@ bool Engine::admit_semantic(Sequence& seq) {
   rep.donor_id = choice->donor.donor_id;
   rep.similarity = choice->donor.similarity;
   rep.edit_script = choice->donor.script.to_string(16);
+  if (const share::Donor* d = donors_->get(static_cast<uint64_t>(choice->donor.donor_id)))
+    seq.contains_donor = choice->donor.script.deleted() == 0 &&
+                         choice->donor.script.kept() == static_cast<int64_t>(d->tokens.size());
   rep.total_tokens = seq.n_prompt;
   seq.blend = std::make_unique<Blend>(std::move(choice->plan), first.value(), bo, kv_->storage(), seq.table);
   return true;
@@ -220,6 +224,7 @@ void Engine::finish_blend(Sequence& seq) {
   seq.blend.reset();
   seq.n_computed = seq.n_prompt;
   seq.approximate = !fell_back;
+  seq.approx_from = seq.approximate ? first : -1;
   if (seq.approximate && cfg_.repair_rows > 0) seq.repair_pos = first;  // rows [first, n) computed over reused KV
   if (fell_back && cfg_.prefix_cache) {  // every row was recomputed: exact, so it may publish and donate
     publish(seq);

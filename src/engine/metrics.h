@@ -26,7 +26,10 @@ struct MetricsSnapshot {
   uint64_t semantic_queries = 0, semantic_hits = 0, semantic_reused_tokens = 0, semantic_recomputed_tokens = 0,
            semantic_fallbacks = 0;
   uint64_t steps = 0, batched_rows = 0;
-  uint64_t repair_rows = 0, repaired_sequences = 0;  // decode-stage repair
+  uint64_t repair_rows = 0, repaired_sequences = 0;  // decode-stage repair (and background repair's rows)
+  uint64_t background_repairs = 0, background_dropped = 0;  // finished prompts repaired while idle / dropped
+  int64_t background_pending = 0;
+  int64_t donors = 0, donors_retired = 0;  // live donors; donors retired because a newer one contained them
   int64_t running = 0, waiting = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0, kv_block_size = 0;
   Histogram ttft, inter_token, e2e;

@@ -43,6 +43,7 @@ struct RequestParams {
   // domain at all (the tenant's setting AND the request's), and whether the sensitive-span screen limits it.
   bool donate = true;
   bool screen_sensitive = true;
+  size_t screen_from_byte = 0;     // the screen skips spans starting before this byte of the decoded prompt
 };
 
 // What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).

@@ -57,6 +57,9 @@ struct Sequence {
   // Decode-stage repair: slots [repair_from, repair_pos) were recomputed exactly, in position order; the rest of
   // [repair_from, n_computed) still holds KV computed over reused (approximate) KV. -1: not repairing.
   int64_t repair_pos = -1;
+  int64_t approx_from = -1;       // first slot computed over reused KV (semantic admissions; -1: exact)
+  bool contains_donor = false;    // the edit script kept every token of the donor, in order (no deletions)
+  bool background = false;        // finished; blocks kept for background repair (Engine::background_)
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   // Rows still to compute: the blend's while blending, else tokens[n_computed, size).

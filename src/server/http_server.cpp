@@ -333,7 +333,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   if (!parsed.is_ok()) return fail(parsed.error());
   const CompletionRequest& r = parsed.value();
   if (!r.model.empty() && r.model != model.id) return fail(model_not_found(r.model));
-  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template);
+  size_t user_from = 0;
+  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template, &user_from);
   if (!ids.is_ok()) return fail(ids.error());
 
   const char* param = kind == ApiKind::kChat ? "messages" : "prompt";
@@ -356,6 +357,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   p.edit_tail = r.edit_tail;
   p.donate = tenant->donate && r.donate;  // a request can narrow its tenant's policy, never widen it
   p.screen_sensitive = tenant->sensitive_screen;
+  p.screen_from_byte = user_from;  // system messages are the application's text, not a user's
   // Donors are found by what the user wrote: the messages' text (the template's scaffolding is the same for all).
   if (kind == ApiKind::kChat) {
     for (const auto& m : r.messages)

@@ -87,6 +87,8 @@ std::string render_prometheus(const engine::MetricsSnapshot& m, const HttpCounte
   w.counter("prefix_cache_queries_total", m.prefix_queries, "Prefix-cache lookups.");
   w.counter("prefix_cache_hits_total", m.prefix_hits, "Prefix-cache lookups that reused at least one block.");
   w.counter("semantic_queries_total", m.semantic_queries, "Semantic donor lookups.");
+  w.gauge("donors", m.donors, "Prompts registered as donors (all share domains).");
+  w.counter("donors_retired_total", m.donors_retired, "Donors retired because a newer donor contained their prompt.");
   w.counter("semantic_hits_total", m.semantic_hits, "Semantic donor lookups that reused a donor.");
   w.counter("semantic_reused_tokens_total", m.semantic_reused_tokens, "Prompt tokens reused from semantic donors.");
   w.counter("semantic_recomputed_tokens_total", m.semantic_recomputed_tokens,
@@ -96,6 +98,11 @@ std::string render_prometheus(const engine::MetricsSnapshot& m, const HttpCounte
   w.counter("batched_rows_total", m.batched_rows, "Rows (tokens) computed over all steps.");
   w.counter("repair_rows_total", m.repair_rows, "Decode-stage repair rows (approximate KV recomputed exactly).");
   w.counter("repaired_sequences_total", m.repaired_sequences, "Semantic sequences whose KV repair made exact.");
+  w.counter("background_repairs_total", m.background_repairs,
+            "Finished semantic prompts repaired to exact while idle, then published and donated.");
+  w.counter("background_repairs_dropped_total", m.background_dropped,
+            "Pending background repairs dropped because requests were waiting or blocks were needed.");
+  w.gauge("background_repairs_pending", m.background_pending, "Finished prompts waiting for idle-time repair.");
   w.gauge("requests_running", static_cast<double>(m.running), "Sequences scheduled (prefilling or decoding).");
   w.gauge("requests_waiting", static_cast<double>(m.waiting), "Sequences waiting for admission.");
   w.gauge("kv_blocks_total", static_cast<double>(m.kv_blocks_total), "Usable KV blocks.");

@@ -43,8 +43,9 @@ Result<std::vector<PromptPiece>> render_chat_pieces(const std::string& template_
 }
 
 ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req, const tok::Tokenizer& tokenizer,
-                                                    const std::string& chat_template) {
+                                                    const std::string& chat_template, size_t* user_from) {
   std::vector<int32_t> ids;
+  size_t system_bytes = 0;  // rendered bytes before the first content a user wrote
   const char* param = req.kind == ApiKind::kChat ? "messages" : "prompt";
   auto append = [&](const std::string& text, bool parse_special) -> std::optional<ApiError> {
     auto r = tokenizer.encode(text, parse_special);
@@ -60,6 +61,13 @@ ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req
       if (s.code() == Code::kInvalidArgument) return invalid_request(s.message(), "messages");
       return internal_error("cannot apply the chat template: " + s.to_string());
     }
+    size_t content = 0;
+    bool in_system = true;
+    for (const auto& p : pieces.value()) {
+      if (!p.is_template) in_system = in_system && req.messages[content++].role == "system";
+      if (!in_system) break;
+      system_bytes += p.text.size();
+    }
     for (const auto& p : pieces.value())
       if (auto e = append(p.text, p.is_template)) return *e;
   } else if (!req.prompt_tokens.empty()) {
@@ -67,8 +75,11 @@ ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req
   } else {
     if (auto e = append(req.prompt, /*parse_special=*/true)) return *e;
   }
-  if (tokenizer.add_bos() && tokenizer.bos() >= 0 && (ids.empty() || ids.front() != tokenizer.bos()))
+  if (tokenizer.add_bos() && tokenizer.bos() >= 0 && (ids.empty() || ids.front() != tokenizer.bos())) {
     ids.insert(ids.begin(), tokenizer.bos());
+    system_bytes += tokenizer.token_to_piece(tokenizer.bos()).size();
+  }
+  if (user_from) *user_from = system_bytes;
   if (ids.empty()) return invalid_request("The prompt is empty.", param);
   return ids;
 }

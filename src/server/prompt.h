@@ -31,8 +31,10 @@ Result<std::vector<PromptPiece>> render_chat_pieces(const std::string& template_
                                                     std::span<const tok::ChatMessage> messages);
 
 // The request's prompt ids. 400 for a template or encoding problem (e.g. invalid UTF-8), 500 when the model
-// has no chat template.
+// has no chat template. user_from (optional): the byte offset, in the prompt's decoded text, where text that a
+// user wrote begins (chat: the first non-system message's content; completions: 0). System messages before it
+// are the operator's or the application's text: the donation policy does not screen them.
 ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req, const tok::Tokenizer& tokenizer,
-                                                    const std::string& chat_template);
+                                                    const std::string& chat_template, size_t* user_from = nullptr);
 
 }  // namespace kvs::server

@@ -87,6 +87,8 @@ class DonorStore {
   // on_block_evicted for each id, in order: `store.apply_evictions(pool.take_evicted())`.
   void apply_evictions(std::span<const kv::BlockId> blocks);
   size_t size() const { return donors_.size(); }
+  // Retires a donor (e.g. one whose prompt a newer, longer donor contains). Unknown ids are ignored.
+  void retire(uint64_t id) { if (donors_.count(id)) remove(id); }
 
   DonorStoreStats bookkeeping_stats() const;
   // Verifies the store's own invariants (not the pool's: see above) and the index's.

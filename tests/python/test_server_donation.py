@@ -69,6 +69,21 @@ def test_a_secret_is_never_lent(srv):
     assert 0 < again["usage"]["prompt_tokens_details"]["cached_tokens"] <= first
 
 
+def test_system_prompts_are_not_screened(srv):
+    """A system prompt is the application's text: its support address does not stop the prompt from lending."""
+    body = {"model": MODEL_ID, "max_tokens": 2, "temperature": 0, "kvshare": {"report": True},
+            "messages": [{"role": "system", "content": "You answer for the clinic; write to help@clinic.example.org."},
+                         {"role": "user", "content": "How is asthma diagnosed?"}]}
+    status, _, raw = srv.request("POST", "/v1/chat/completions", body,
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {KEYS['desk']}"})
+    assert status == 200, raw
+    assert "shareable_tokens" not in json.loads(raw)["kvshare"]
+    body["messages"][1]["content"] = "How is asthma diagnosed? Reach me at ana.ruiz@example.org."
+    status, _, raw = srv.request("POST", "/v1/chat/completions", body,
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {KEYS['desk']}"})
+    assert json.loads(raw)["kvshare"]["donation_limit"] == "email"
+
+
 def test_tenant_and_request_opt_out(srv):
     a = ask(srv, "clinic", "What are the symptoms of Graves disease ?", max_tokens=2)
     assert a["kvshare"]["shareable_tokens"] == 0 and a["kvshare"]["donation_limit"] == "opt-out"
