@@ -1,6 +1,6 @@
 // `kvshare eval`: the evaluation of semantic KV sharing (src/eval/): one request stream played in several sharing
 // modes on the real engine, scored against the full-prefill run.
-//   kvshare eval --workload rag|paraphrase [--split all|tune|test] [--n 200] [--max-tokens 48]
+//   kvshare eval --workload rag|paraphrase|growing [--split all|tune|test] [--n 200] [--max-tokens 48]
 //                [--modes full,prefix,semantic,naive,response-cache] [--sweep|--no-sweep] [--sweep-r 0,5,...]
 //                [--deviation kv|attn-v]   (modes may also name semantic-attn: semantic with attn-v)
 //                [--out DIR] [--model PATH] [--embedder PATH] [--data PATH] [--threads N] [--kv-mib MiB]
@@ -161,7 +161,7 @@ bool load_embedder(const std::string& flag, std::string* path, std::unique_ptr<s
 int run_eval(const EvalArgs& a) {
   eval::WorkloadKind kind;
   if (!eval::parse_workload(a.workload, &kind)) {
-    std::fprintf(stderr, "error: --workload must be rag or paraphrase\n");
+    std::fprintf(stderr, "error: --workload must be rag, paraphrase or growing\n");
     return 2;
   }
   auto modes = eval::parse_modes(a.modes);
@@ -246,7 +246,7 @@ int run_eval(const EvalArgs& a) {
 void add_eval(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* sub = app.add_subcommand("eval", "Evaluate semantic KV sharing against full / prefix / naive / response cache");
-  auto* w = sub->add_option("--workload", a->workload, "rag or paraphrase");
+  auto* w = sub->add_option("--workload", a->workload, "rag, paraphrase or growing (passages that extend and recombine)");
   sub->add_option("--split", a->split,
                   "Part of the data the stream is drawn from: all (default), tune or test (disjoint by MedQuAD focus, "
                   "about half each: tune settings on tune, report on test)")
@@ -264,7 +264,7 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
                   "Comma-separated: full,prefix,semantic,semantic-attn,semantic-edit,semantic-repair,"
-                  "semantic-edit-repair,naive,response-cache (full always runs)");
+                  "semantic-edit-repair,semantic-bg,naive,response-cache (full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");

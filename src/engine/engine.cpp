@@ -406,6 +406,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
     else if (reason == "error") ++s.requests_failed;
     else ++s.requests_finished;
     s.e2e.observe(seq.usage.total_ms / 1000.0);
+    if (seq.background) ++s.background_pending;  // visible before the client's final event
     s.kv_blocks_free = kv_->pool().num_free();
     s.kv_blocks_cached = kv_->pool().num_cached();
   });

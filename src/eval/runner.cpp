@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <thread>
 #include <sstream>
 
 #include "base/thread_pool.h"
@@ -76,6 +77,7 @@ Result<RequestOutcome> run_request(engine::Engine& eng, engine::RequestParams pa
 engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const ModeSpec* spec = nullptr) {
   engine::EngineConfig ec;
   if (spec && spec->repair) ec.repair_rows = cfg.repair_rows;
+  if (spec && spec->background) ec.background_repair_rows = 32;
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
@@ -92,19 +94,20 @@ Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
       {"full", ModeKind::kFull},   {"prefix", ModeKind::kPrefix},           {"semantic", ModeKind::kSemantic},
       {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic},
       {"semantic-edit", ModeKind::kSemantic}, {"semantic-repair", ModeKind::kSemantic},
-      {"semantic-edit-repair", ModeKind::kSemantic}};
+      {"semantic-edit-repair", ModeKind::kSemantic}, {"semantic-bg", ModeKind::kSemantic}};
   std::vector<ModeSpec> out;
   std::set<std::string> seen;
   for (const auto& name : split_list(list)) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& p) { return p.first == name; });
     if (it == kNames.end())
       return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, semantic-edit, "
-                              "semantic-repair, semantic-edit-repair, naive, response-cache)");
+                              "semantic-repair, semantic-edit-repair, semantic-bg, naive, response-cache)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
     out.push_back({name, it->second, -1, std::nullopt});
     if (name == "semantic-attn") out.back().deviation = share::DeviationScorer::kAttnV;
     out.back().edit_aware = name.find("-edit") != std::string::npos;
     out.back().repair = name.find("repair") != std::string::npos;
+    out.back().background = name == "semantic-bg";
   }
   if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1, std::nullopt});
   std::stable_partition(out.begin(), out.end(), [](const ModeSpec& m) { return m.kind == ModeKind::kFull; });
@@ -215,6 +218,9 @@ Result<ModeResult> Runner::run_mode(const ModeSpec& spec, const std::vector<Eval
     if (gated && r->usage.share.mode != "semantic") donors.emplace_back(emb, std::max(norm2(emb), 1e-12));
     res.rows.push_back(std::move(r).value());
     if (progress_) progress_->tick();
+    // Idle time for background repair (semantic-bg), bounded: 120 s.
+    for (int k = 0; spec.background && eng.metrics().background_pending > 0 && k < 6000; ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   eng.shutdown(/*cancel_inflight=*/false);
   res.summary.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -9,6 +9,9 @@
 //   semantic-attn   semantic ranked by the attention-weighted V deviation.
 //   semantic-edit   semantic + edit-aware selection (edit_window tokens after each edit, the last edit_tail).
 //   semantic-repair semantic + decode-stage repair (repair_rows spare rows per step); semantic-edit-repair both.
+//   semantic-bg     semantic + background repair (EngineConfig::background_repair_rows = 32): after each request
+//                   the runner waits, untimed, until the engine has no repair pending (a service's idle time
+//                   between questions), so semantically served prompts become exact donors (new content).
 //   naive           ShareMode::kNaive: a similar donor's KV reused with no recompute beyond inserted tokens and
 //                   the last one (no CacheBlend selection, no guard): the strawman.
 //   response-cache  GPTCache-like: embed the user message; if an earlier *computed* request's embedding has
@@ -79,6 +82,7 @@ struct ModeSpec {
   std::optional<share::DeviationScorer> deviation;  // semantic-attn: kAttnV; else the runner's default
   bool edit_aware = false;   // semantic-edit*: RunnerConfig's edit_window / edit_tail
   bool repair = false;       // semantic-*repair: decode-stage repair with RunnerConfig's repair_rows
+  bool background = false;   // semantic-bg: background repair, with idle time between requests (see above)
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an

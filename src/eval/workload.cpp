@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <span>
 
 namespace kvs::eval {
 
@@ -69,9 +70,62 @@ EvalRequest make_rag_request(const RagItem& item, int use, int index, uint64_t s
   return r;
 }
 
+// One step of a growing session (workload.h): which of the session's passages, in order, and which is asked.
+struct GrowingStep {
+  std::array<int, 3> passages;  // indices into the session's four; -1 = none
+  int asked;                    // the passage whose question is asked
+  bool second;                  // its second question (when it has one)
+};
+constexpr std::array<GrowingStep, 8> kGrowingSteps = {{{{0, -1, -1}, 0, false},
+                                                      {{0, -1, -1}, 0, true},
+                                                      {{0, 1, -1}, 1, false},
+                                                      {{0, 1, -1}, 1, true},
+                                                      {{0, 1, 2}, 2, false},
+                                                      {{0, 1, 2}, 2, true},
+                                                      {{1, 3, -1}, 3, false},
+                                                      {{2, 0, -1}, 0, true}}};
+
+EvalRequest make_growing_request(std::span<const RagItem* const> session, int step, int index, uint64_t seed) {
+  const GrowingStep& s = kGrowingSteps[step];
+  const RagItem& asked = *session[s.asked];
+  EvalRequest r;
+  r.key = "s" + std::to_string(session[0]->id);
+  r.use = step;
+  r.index = index;
+  r.question = s.second && !asked.question2.empty() ? asked.question2 : asked.question;
+  std::string text = user_preamble(seed, index) + "\n\nReference passages:";
+  int number = 1;
+  for (int p : s.passages)
+    if (p >= 0) text += "\n[" + std::to_string(number++) + "] " + session[p]->passage + "\n";
+  r.share_text = text + "\nQuestion: " + r.question;
+  r.messages = {{"system", kRagSystemPrompt}, {"user", r.share_text}};
+  r.reference = asked.passage;
+  return r;
+}
+
+void make_growing(const EvalData& data, const WorkloadOptions& opt, std::vector<EvalRequest>& out) {
+  const auto order = shuffled(static_cast<int>(data.rag.size()), opt.seed);
+  std::vector<std::array<const RagItem*, 4>> sessions;
+  for (size_t i = 0; i + 4 <= order.size(); i += 4)
+    sessions.push_back({&data.rag[order[i]], &data.rag[order[i + 1]], &data.rag[order[i + 2]], &data.rag[order[i + 3]]});
+  for (size_t w = 0; w < sessions.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {
+    const size_t w_end = std::min(sessions.size(), w + opt.window);
+    for (int step = 0; step < static_cast<int>(kGrowingSteps.size()); ++step)
+      for (size_t i = w; i < w_end && static_cast<int>(out.size()) < opt.n; ++i)
+        out.push_back(make_growing_request(sessions[i], step, static_cast<int>(out.size()), opt.seed));
+  }
+}
+
 }  // namespace
 
-const char* workload_name(WorkloadKind k) { return k == WorkloadKind::kRag ? "rag" : "paraphrase"; }
+const char* workload_name(WorkloadKind k) {
+  switch (k) {
+    case WorkloadKind::kRag: return "rag";
+    case WorkloadKind::kGrowing: return "growing";
+    case WorkloadKind::kParaphrase: break;
+  }
+  return "paraphrase";
+}
 
 const char* split_name(Split s) {
   switch (s) {
@@ -123,6 +177,7 @@ EvalData filter_split(const EvalData& d, Split s) {
 
 bool parse_workload(const std::string& s, WorkloadKind* out) {
   if (s == "rag") *out = WorkloadKind::kRag;
+  else if (s == "growing") *out = WorkloadKind::kGrowing;
   else if (s == "paraphrase") *out = WorkloadKind::kParaphrase;
   else return false;
   return true;
@@ -170,6 +225,8 @@ Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData
         }
       }
     }
+  } else if (kind == WorkloadKind::kGrowing) {
+    make_growing(data, opt, out);
   } else {
     const auto order = shuffled(static_cast<int>(data.rag.size()), opt.seed);
     for (size_t w = 0; w < order.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {

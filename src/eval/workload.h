@@ -14,6 +14,14 @@
 //   document, or its own when there is none; later uses alternate), every use with a fresh preamble, so a
 //   later request finds a donor holding the same passage at a shifted position.
 //   reference = the passage (the MedQuAD answer it was cut from).
+// growing (reuse coverage: content that grows and recombines): sessions of four passages A, B, C, D; a session
+//   asks, each time behind a fresh preamble and with the system prompt of rag,
+//     [A] qA, [A] qA', [A B] qB, [A B] qB', [A B C] qC, [A B C] qC', [B D] qD, [C A] qA'
+//   (q' = the passage's second question when it has one), the passages numbered in the user message
+//   ("Reference passages:\n[1] ...\n\n[2] ..."). So prompts extend earlier ones (1-3 passages, their earlier part
+//   at the same place) and recombine passages first seen in two different prompts; 1-4 passages are in play,
+//   about 400-2,000 tokens a prompt. Sessions are taken `window` at a time and interleaved step by step.
+//   key = "s<A's id>", use = the step (0..7); reference = the asked passage.
 // share_text (what the engine embeds to find donors) = the user message content.
 // split: the stream is drawn only from the part of the data named by WorkloadOptions::split (filter_split): tune
 //   and test are disjoint by MedQuAD focus (a focus, compared as focus_key, is in exactly one part, in both
@@ -33,7 +41,7 @@
 
 namespace kvs::eval {
 
-enum class WorkloadKind { kParaphrase, kRag };
+enum class WorkloadKind { kParaphrase, kRag, kGrowing };
 const char* workload_name(WorkloadKind k);
 bool parse_workload(const std::string& s, WorkloadKind* out);
 

@@ -90,6 +90,48 @@ TEST(Workload, RagReusesPassagesBehindDifferentPreambles) {
   EXPECT_GT(lengths.size(), 10u) << "preambles vary in length";
 }
 
+// growing: sessions of four passages, eight steps; prompts extend earlier ones (their passages in order) and
+// recombine passages first seen in different prompts.
+TEST(Workload, GrowingPromptsExtendAndRecombinePassages) {
+  const EvalData d = synthetic_data();
+  WorkloadOptions o;
+  o.n = 16;
+  o.window = 1;
+  auto w = make_workload(WorkloadKind::kGrowing, d, o);
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  ASSERT_EQ(w->size(), 16u);
+  auto passages_in = [&](const EvalRequest& r) {  // ids of the passages a request holds, in prompt order
+    std::vector<std::pair<size_t, int>> at;
+    for (const auto& item : d.rag)
+      if (auto p = r.share_text.find(item.passage); p != std::string::npos) at.push_back({p, item.id});
+    std::sort(at.begin(), at.end());
+    std::vector<int> ids;
+    for (auto& [p, id] : at) ids.push_back(id);
+    return ids;
+  };
+  for (int s = 0; s < 2; ++s) {
+    std::vector<std::vector<int>> held;
+    for (int step = 0; step < 8; ++step) {
+      const EvalRequest& r = (*w)[s * 8 + step];
+      EXPECT_EQ(r.use, step);
+      EXPECT_EQ(r.key, (*w)[s * 8].key);
+      EXPECT_NE(r.share_text.find("Question: " + r.question), std::string::npos);
+      EXPECT_NE(r.share_text.find(r.reference), std::string::npos) << "the asked passage is in the prompt";
+      held.push_back(passages_in(r));
+    }
+    const int a = held[0][0], b = held[2][1], c = held[4][2], dd = held[6][1];
+    EXPECT_EQ(held[0], std::vector<int>({a}));
+    EXPECT_EQ(held[1], std::vector<int>({a}));
+    EXPECT_EQ(held[2], std::vector<int>({a, b}));
+    EXPECT_EQ(held[4], std::vector<int>({a, b, c}));
+    EXPECT_EQ(held[6], std::vector<int>({b, dd}));  // b from the [a b] prompts, d new
+    EXPECT_EQ(held[7], std::vector<int>({c, a}));   // recombined in another order
+    EXPECT_EQ(std::set<int>({a, b, c, dd}).size(), 4u);
+    EXPECT_NE((*w)[s * 8].share_text.substr(0, 30), (*w)[s * 8 + 1].share_text.substr(0, 30)) << "fresh preambles";
+  }
+  EXPECT_NE((*w)[0].key, (*w)[8].key);
+}
+
 // Partition checks for one split of `d`: tune and test cover every group and RAG item once, no focus key in both.
 void expect_partition(const EvalData& d) {
   const EvalData tune = filter_split(d, Split::kTune), test = filter_split(d, Split::kTest);
