@@ -96,6 +96,23 @@ void BM_Align_LongInsert(benchmark::State& state) {
 }
 BENCHMARK(BM_Align_LongInsert)->Unit(benchmark::kMicrosecond);
 
+// 8,000 tokens with a 700-token block moved to the front: the histograms agree, so Myers runs to its cap and
+// fails (D = 1,400) before the anchors solve it: the slow side of the design.
+void BM_Align_8k_BlockMove(benchmark::State& state) {
+  std::mt19937 rng(9);
+  const Seq a = random_tokens(rng, 8000, 32000, true);
+  Seq b(a.begin() + 3000, a.begin() + 3700);
+  b.insert(b.end(), a.begin(), a.begin() + 3000);
+  b.insert(b.end(), a.begin() + 3700, a.end());
+  kvs::align::EditScript s;
+  for (auto _ : state) {
+    s = kvs::align::align(a, b);
+    benchmark::DoNotOptimize(s.runs.data());
+  }
+  report(state, s);
+}
+BENCHMARK(BM_Align_8k_BlockMove)->Unit(benchmark::kMillisecond);
+
 // 8,000 tokens, 30 edits: D under the cap, the Myers path.
 void BM_Align_8k_30Edits(benchmark::State& state) {
   std::mt19937 rng(3);
