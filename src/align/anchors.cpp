@@ -23,7 +23,7 @@ uint64_t mix(uint64_t x) {  // splitmix64 finaliser: spreads the polynomial hash
 std::vector<uint64_t> window_hashes(const int32_t* s, int64_t len, int32_t k) {
   uint64_t top = 1;  // kBase^(k-1)
   for (int32_t t = 1; t < k; ++t) top *= kBase;
-  std::vector<uint64_t> out(static_cast<size_t>(len - k + 1));
+  std::vector<uint64_t> out(static_cast<size_t>(len - k + 1));  // (len - k + 1) one hash per window start
   uint64_t h = 0;
   for (int64_t i = 0; i < len; ++i) {
     if (i >= k) h -= top * (static_cast<uint64_t>(static_cast<uint32_t>(s[i - k])) + 1);
@@ -41,8 +41,8 @@ struct Occ {
 // Candidate windows (pos in a, pos in b), in b order: unique in both, equal tokens.
 std::vector<std::pair<int64_t, int64_t>> unique_pairs(const int32_t* a, int64_t n, const int32_t* b, int64_t m,
                                                       int32_t k) {
-  const std::vector<uint64_t> ha = window_hashes(a, n, k), hb = window_hashes(b, m, k);
-  std::unordered_map<uint64_t, Occ> occ;
+  const std::vector<uint64_t> ha = window_hashes(a, n, k), hb = window_hashes(b, m, k);  // (n-k+1), (m-k+1)
+  std::unordered_map<uint64_t, Occ> occ;  // window hash -> occurrences on each side
   occ.reserve(ha.size() + hb.size());
   for (size_t i = 0; i < ha.size(); ++i) {
     Occ& o = occ[ha[i]];
@@ -53,7 +53,7 @@ std::vector<std::pair<int64_t, int64_t>> unique_pairs(const int32_t* a, int64_t 
     auto it = occ.find(h);
     if (it != occ.end()) ++it->second.count_b;
   }
-  std::vector<std::pair<int64_t, int64_t>> cand;
+  std::vector<std::pair<int64_t, int64_t>> cand;  // (W) candidate windows, increasing b
   const size_t bytes = static_cast<size_t>(k) * sizeof(int32_t);
   for (size_t j = 0; j < hb.size(); ++j) {
     auto it = occ.find(hb[j]);
@@ -67,7 +67,7 @@ std::vector<std::pair<int64_t, int64_t>> unique_pairs(const int32_t* a, int64_t 
 // Longest chain of candidates with increasing a (they are already in increasing b): patience sorting.
 std::vector<std::pair<int64_t, int64_t>> longest_chain(const std::vector<std::pair<int64_t, int64_t>>& cand) {
   std::vector<int64_t> tails;  // tails[l]: index in cand of the smallest a-tail of a chain of length l + 1
-  std::vector<int64_t> prev(cand.size(), -1);
+  std::vector<int64_t> prev(cand.size(), -1);  // (W) predecessor of each candidate in its best chain
   for (int64_t c = 0; c < static_cast<int64_t>(cand.size()); ++c) {
     auto it = std::lower_bound(tails.begin(), tails.end(), cand[c].first,
                                [&](int64_t t, int64_t pa) { return cand[t].first < pa; });

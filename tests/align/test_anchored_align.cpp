@@ -87,7 +87,8 @@ TEST(AnchoredAlign, PropertySameScriptAsMyersUnderTheCap) {
   int compared = 0;
   for (int iter = 0; iter < 1500; ++iter) {
     const int n = static_cast<int>(rng() % 400);
-    Seq a = iter % 2 ? zipf_tokens(rng, n, 1 + static_cast<int>(rng() % 500)) : uniform_tokens(rng, n, 1 + static_cast<int>(rng() % 40));
+    const int vocab = 1 + static_cast<int>(rng() % (iter % 2 ? 500 : 40));
+    Seq a = iter % 2 ? zipf_tokens(rng, n, vocab) : uniform_tokens(rng, n, vocab);
     Seq b = mutate(a, rng, static_cast<int>(rng() % 30), 60);
     AlignOptions opt;
     opt.max_edit_distance = static_cast<int32_t>(rng() % 120);
