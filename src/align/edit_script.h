@@ -25,8 +25,8 @@
 //     (k = 8, else 3, else 1) unique in both parts, found by rolling hashes, chained by the longest increasing
 //     subsequence (anchors.h); each gap between anchors is stripped of its common prefix/suffix and solved
 //     exactly (one side empty: a pure insert/delete of any length; Myers under the cap; or the LCS table when
-//     n * m <= max_table_cells, lcs_table.h) or split on its own anchors again. A gap with no anchors is matched by the
-//     plain greedy (greedy.h) and makes the script capped.
+//     n * m <= max_table_cells, lcs_table.h) or split on its own anchors again. A gap with no anchors is
+//     matched by the plain greedy (greedy.h) and makes the script capped.
 //  3. The floor, whenever step 2 ran: greedy_align() of the whole sequences; when it keeps more, it is the
 //     result (capped).
 // capped == true: a region was matched greedily (no exact diff within the budget, no anchors), or the greedy
