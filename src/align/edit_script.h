@@ -17,16 +17,25 @@
 //  - between two KEEP runs there is at most one DELETE and one INSERT, the DELETE first (canonical form).
 //  - KEEP runs really match: donor[src + i] == target[dst + i].
 //
-// Algorithm: strip the common prefix and suffix (cheap pre-pass), then Myers' O(ND) diff in linear space
-// (divide and conquer on the middle snake). The middle part's edit distance D (inserted + deleted tokens)
-// is capped by AlignOptions::max_edit_distance, which bounds the cost at O((N + M) * cap).
-// When D <= cap the script is minimal: kept() == LCS(donor, target).
-// When D > cap (script.capped == true) the result is a valid but not necessarily minimal script:
-//   coarse fallback = patience anchors: tokens that occur exactly once in both middle parts, the longest
-//   chain of them in increasing order in both sequences (LIS), each anchor a KEEP; every gap between
-//   anchors is aligned again by the capped Myers, and a gap that still exceeds the cap becomes
-//   DELETE + INSERT. Without unique anchors (e.g. heavy repetition) the script keeps only the common
-//   prefix and suffix. Total cost stays O((N + M) * cap + K log K).
+// Algorithm of align() (src/align/align.cpp), on the middle part between the common prefix and suffix:
+//  1. Myers' O(ND) diff (myers.h) with the edit distance D capped by AlignOptions::max_edit_distance. When
+//     D <= cap, align() returns exactly myers_align()'s script: minimal, kept() == LCS, capped == false. Myers
+//     is skipped when a lower bound (|n - m|, token histograms) already shows D > cap.
+//  2. Otherwise anchor-then-diff, in time proportional to the lengths rather than to D * cap: k-token windows
+//     (k = 8, else 3, else 1) unique in both parts, found by rolling hashes, chained by the longest increasing
+//     subsequence (anchors.h); each gap between anchors is stripped of its common prefix/suffix and solved
+//     exactly (one side empty: a pure insert/delete of any length; Myers under the cap; or the LCS table when
+//     n * m <= max_table_cells, lcs_table.h) or split on its own anchors again. A gap with no anchors is
+//     matched by the plain greedy (greedy.h) and makes the script capped.
+//  3. The floor, whenever step 2 ran: greedy_align() of the whole sequences; when it keeps more, it is the
+//     result (capped).
+// capped == true: a region was matched greedily (no exact diff within the budget, no anchors), or the greedy
+// floor won: the script may keep well below the LCS. capped == false: every region was diffed exactly; the
+// script is minimal when D <= cap, and beyond the cap minimal whenever the anchors lie on a longest common
+// subsequence (a unique window that is not part of one is rare in text). With anchor_fallback (the default),
+// kept() >= greedy_align(...).kept() always, and KEEP runs are maximal (the first and the last tokens of a
+// DELETE and of the INSERT beside it never match). Cost: O((N + M) * cap) worst case for a failed Myers
+// attempt, O(N + M) hashing per anchor level (at most 24), at most max_table_cells table cells per gap.
 // Pure functions; no model, no KV. Thread-safe (no shared state).
 #pragma once
 #include <cstdint>
@@ -50,18 +59,20 @@ struct EditRun {
 };
 
 struct AlignOptions {
-  // Cap on the edit distance D (inserted + deleted tokens) of the part between the common prefix and
-  // suffix for the exact Myers search. Beyond it the coarse fallback above is used. >= 0.
+  // Cap on the edit distance D (inserted + deleted tokens) of one exact Myers search (the whole middle part,
+  // and each gap between anchors). Beyond it anchor-then-diff (above) is used. >= 0.
   int32_t max_edit_distance = 1024;
-  // false: beyond the cap, keep only the common prefix and suffix (no anchor pass).
+  // false: beyond the cap, keep only the common prefix and suffix (no anchors, capped).
   bool anchor_fallback = true;
+  // Largest LCS table (n * m cells of 4 bytes) for the exact diff of one region beyond the cap. >= 0.
+  int64_t max_table_cells = int64_t{1} << 18;
 };
 
 struct EditScript {
   std::vector<EditRun> runs;  // script order, see invariants above
   int32_t donor_len = 0;
   int32_t target_len = 0;
-  bool capped = false;        // the edit distance exceeded the cap: the script may not be minimal
+  bool capped = false;        // a region was matched greedily (see above): the script may be far from minimal
 
   // Summary counters (O(runs)).
   int64_t kept() const;          // tokens in KEEP runs
@@ -76,6 +87,7 @@ struct EditScript {
   std::string to_string(size_t max_runs = 64) const;
 };
 
+// The reference exact diff is myers_align() (myers.h); the floor is greedy_align() (greedy.h).
 EditScript align(std::span<const int32_t> donor, std::span<const int32_t> target, const AlignOptions& opt = {});
 
 // Rebuilds the target: KEEP copies donor tokens, INSERT copies target[dst, dst+n).
