@@ -133,7 +133,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     rope_.angles(ub.pos[r], rcos.data() + r * hd / 2, rsin.data() + r * hd / 2);
   }
 
-  const AttentionShape shape{hp.n_head, hp.n_head_kv, hd};
+  const AttentionShape shape{hp.n_head, hp.n_head_kv, hd, 0};
   // kMixed keeps the attention projections (q/k/v: attention logits are the most sensitive to activation
   // quantisation) and the output head in float, the rest int8.
   kernels::MatmulOptions layer_opt, qkv_opt, head_opt;
