@@ -30,8 +30,13 @@ inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(n, 23)));
 }
 
+void transpose_tile_scalar(const float* kb, int64_t nk, int64_t hd, float* kt);
+
 struct VT {
   using V = __m256;
+  static void transpose_tile(const float* kb, int64_t nk, int64_t hd, float* kt) {
+    transpose_tile_scalar(kb, nk, hd, kt);
+  }
   static constexpr int kLanes = 8, kScoreRows = 2, kPvRows = 2, kPvVecs = 4;
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(float f) { return _mm256_set1_ps(f); }
@@ -65,6 +70,12 @@ struct VT {
 }  // namespace
 
 #include "kernels/cpu/attention_tile.inc"
+
+namespace {
+void transpose_tile_scalar(const float* kb, int64_t nk, int64_t hd, float* kt) {
+  attn_tile::transpose_tile_scalar(kb, nk, hd, kt);
+}
+}  // namespace
 
 void attn_chunk(const detail::AttnChunk& c, float* m, float* l, float* acc, float* scratch) {
   attn_tile::attn_chunk(c, m, l, acc, scratch);

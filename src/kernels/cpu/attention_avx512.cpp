@@ -33,9 +33,42 @@ inline __m512 exp16(__m512 x) {
   return _mm512_mul_ps(y, _mm512_castsi512_ps(_mm512_slli_epi32(n, 23)));
 }
 
+// r[i] = column i of the 16 x 16 matrix whose rows are r[0..16).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
 struct VT {
   using V = __m512;
-  static constexpr int kLanes = 16, kScoreRows = 4, kPvRows = 4, kPvVecs = 4;
+  static constexpr int kLanes = 16, kScoreRows = 8, kPvRows = 4, kPvVecs = 4;
+  // kt (hd, 16) = kb (nk, hd) transposed, lanes >= nk zero; hd % 16 == 0.
+  static void transpose_tile(const float* kb, int64_t nk, int64_t hd, float* kt) {
+    __m512 r[16];
+    for (int64_t d0 = 0; d0 < hd; d0 += 16) {
+      for (int j = 0; j < 16; ++j) r[j] = j < nk ? _mm512_loadu_ps(kb + j * hd + d0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (d0 + i) * 16, r[i]);
+    }
+  }
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float f) { return _mm512_set1_ps(f); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
