@@ -1,7 +1,9 @@
 // `kvshare bench`: prefill and decode throughput on one sequence, measured like llama-bench
-// (pp: one forward of N prompt tokens from an empty cache; tg: N single-token forwards from an empty cache;
-// mean of --reps runs after one warm-up).
+// (pp: one forward of N prompt tokens; tg: N single-token forwards; mean of --reps runs after one warm-up).
+// --depth D (llama-bench -d): D random tokens are prefilled first (untimed, once), and pp / tg run on top of them
+// at positions D.. (attention over D + i keys). -p 0 or -n 0 skips that test.
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <numeric>
 #include <random>
@@ -19,12 +21,18 @@ namespace {
 struct BenchArgs {
   std::string precision = "f32";
   std::string model;
-  int threads = 0, prompt_tokens = 512, gen_tokens = 128, reps = 3;
+  int threads = 0, prompt_tokens = 512, gen_tokens = 128, reps = 3, depth = 0;
   bool json = false;
 };
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+// CPU seconds of the whole process (all threads; the pool's spinning counts too).
+double cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 int run_bench(const BenchArgs& a) {
@@ -32,7 +40,8 @@ int run_bench(const BenchArgs& a) {
   if (!L.model) return 1;
   const auto& hp = L.model->hparams();
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());
-  const int64_t n_ctx = std::max(a.prompt_tokens, a.gen_tokens) + 16, bs = 16, n_blocks = (n_ctx + bs - 1) / bs;
+  const int64_t n_ctx = a.depth + std::max(a.prompt_tokens, a.gen_tokens) + 16, bs = 16;
+  const int64_t n_blocks = (n_ctx + bs - 1) / bs;
   kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim);
   std::vector<int32_t> blocks(n_blocks);
   std::iota(blocks.begin(), blocks.end(), 0);
@@ -40,41 +49,60 @@ int run_bench(const BenchArgs& a) {
   std::mt19937 rng(1234);
   std::vector<float> logits;
 
-  auto prefill = [&]() -> double {
+  // Untimed context of `depth` tokens (positions [0, depth)); pp and tg overwrite the slots after it.
+  auto forward_tokens = [&](int n, int pos0) -> double {
     model::UBatch ub;
-    for (int i = 0; i < a.prompt_tokens; ++i) ub.add(static_cast<int32_t>(rng() % hp.n_vocab), i, 0, i + 1 == a.prompt_tokens);
+    for (int i = 0; i < n; ++i) ub.add(static_cast<int32_t>(rng() % hp.n_vocab), pos0 + i, 0, i + 1 == n);
     double t0 = now_s();
     Status s = L.model->forward(ub, std::span(&view, 1), kv, logits, &pool);
     KVS_CHECK(s.is_ok());
     return now_s() - t0;
   };
+  auto prefill = [&]() { return forward_tokens(a.prompt_tokens, a.depth); };
   auto decode = [&]() -> double {
     model::UBatch ub;
     double t0 = now_s();
     int32_t t = static_cast<int32_t>(rng() % hp.n_vocab);
     for (int i = 0; i < a.gen_tokens; ++i) {
       ub.clear();
-      ub.add(t, i, 0, true);
+      ub.add(t, a.depth + i, 0, true);
       Status s = L.model->forward(ub, std::span(&view, 1), kv, logits, &pool);
       KVS_CHECK(s.is_ok());
       t = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     }
     return now_s() - t0;
   };
-  prefill();  // warm-up (page in the weights)
-  decode();
-  double pp = 0, tg = 0;
-  for (int r = 0; r < a.reps; ++r) pp += a.prompt_tokens / prefill();
-  for (int r = 0; r < a.reps; ++r) tg += a.gen_tokens / decode();
-  pp /= a.reps;
-  tg /= a.reps;
-  std::printf("model: %s | threads: %d | isa: %s\n", hp.name.c_str(), pool.size(), kernels::active_isa());
-  std::printf("prefill pp%d: %8.1f tok/s\n", a.prompt_tokens, pp);
-  std::printf("decode  tg%d: %8.1f tok/s\n", a.gen_tokens, tg);
+  double depth_s = 0;
+  if (a.depth > 0) depth_s = forward_tokens(a.depth, 0);
+  double pp = 0, tg = 0, pp_cpu = 0, tg_cpu = 0;  // tok/s of wall time; CPU seconds per run
+  if (a.prompt_tokens > 0) {
+    prefill();  // warm-up (page in the weights)
+    const double c0 = cpu_s();
+    for (int r = 0; r < a.reps; ++r) pp += a.prompt_tokens / prefill();
+    pp /= a.reps;
+    pp_cpu = (cpu_s() - c0) / a.reps;
+  }
+  if (a.gen_tokens > 0) {
+    decode();
+    const double c0 = cpu_s();
+    for (int r = 0; r < a.reps; ++r) tg += a.gen_tokens / decode();
+    tg /= a.reps;
+    tg_cpu = (cpu_s() - c0) / a.reps;
+  }
+  std::printf("model: %s | threads: %d | isa: %s | depth: %d | weights packed once: %.1f MiB\n", hp.name.c_str(),
+              pool.size(), kernels::active_isa(), a.depth, static_cast<double>(kernels::prepacked_bytes()) / (1 << 20));
+  if (a.depth > 0) std::printf("context d%d:  %8.1f tok/s (one forward, untimed in pp/tg)\n", a.depth, a.depth / depth_s);
+  // CPU time per token is the steadier figure on a shared machine (wall time counts time spent descheduled).
+  if (a.prompt_tokens > 0)
+    std::printf("prefill pp%d@d%d: %8.1f tok/s  (%.2f ms CPU/token)\n", a.prompt_tokens, a.depth, pp,
+                1e3 * pp_cpu / a.prompt_tokens);
+  if (a.gen_tokens > 0)
+    std::printf("decode  tg%d@d%d: %8.1f tok/s  (%.2f ms CPU/token)\n", a.gen_tokens, a.depth, tg,
+                1e3 * tg_cpu / a.gen_tokens);
   if (a.json)
-    std::printf("{\"model\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"prefill_tokens\": %d, \"prefill_tok_s\": %.2f, "
-                "\"decode_tokens\": %d, \"decode_tok_s\": %.2f}\n",
-                hp.name.c_str(), pool.size(), kernels::active_isa(), a.prompt_tokens, pp, a.gen_tokens, tg);
+    std::printf("{\"model\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"depth\": %d, \"prefill_tokens\": %d, "
+                "\"prefill_tok_s\": %.2f, \"decode_tokens\": %d, \"decode_tok_s\": %.2f}\n",
+                hp.name.c_str(), pool.size(), kernels::active_isa(), a.depth, a.prompt_tokens, pp, a.gen_tokens, tg);
   return 0;
 }
 }  // namespace
@@ -86,8 +114,11 @@ void add_bench(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
-  sub->add_option("-p,--prompt-tokens", a->prompt_tokens, "Prompt tokens for the prefill test")->check(CLI::Range(1, 8192));
-  sub->add_option("-n,--gen-tokens", a->gen_tokens, "Tokens for the decode test")->check(CLI::Range(1, 8192));
+  sub->add_option("-p,--prompt-tokens", a->prompt_tokens, "Prompt tokens for the prefill test (0: skip it)")
+      ->check(CLI::Range(0, 16384));
+  sub->add_option("-n,--gen-tokens", a->gen_tokens, "Tokens for the decode test (0: skip it)")->check(CLI::Range(0, 16384));
+  sub->add_option("-d,--depth", a->depth, "Context tokens prefilled first (untimed); pp and tg run on top of them")
+      ->check(CLI::Range(0, 32768));
   sub->add_option("-r,--reps", a->reps, "Repetitions (mean reported)")->check(CLI::Range(1, 100));
   sub->add_flag("--json", a->json, "Also print a JSON line with the figures");
   sub->callback([a, &exit_code] { exit_code = run_bench(*a); });

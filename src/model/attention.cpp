@@ -1,10 +1,9 @@
 #include "model/attention.h"
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/ops.h"
+#include "kernels/cpu/attention.h"
 
 namespace kvs::model {
 
@@ -12,43 +11,38 @@ void attention_rows(const UBatch& ub, std::span<const int32_t> rows, std::span<c
                     const kv::KvStorage& kv, int64_t layer, const AttentionShape& sh, const float* q, float* out,
                     ThreadPool* pool) {
   const int64_t n_active = static_cast<int64_t>(rows.size());
-  const int64_t hd = sh.head_dim, group = sh.n_head / sh.n_head_kv, bs = kv.block_size();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_tasks = n_active * sh.n_head;
-  pool->parallel_range(n_tasks, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scores;  // (p + 1)
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t i = t / sh.n_head, h = t % sh.n_head, g = h / group;
-      const int32_t r = rows[i];
-      const int64_t p = ub.pos[r];
-      const SeqKvView& view = views[ub.seq[r]];
-      const float* qv = q + i * sh.n_head * hd + h * hd;
-      float* ov = out + i * sh.n_head * hd + h * hd;
-      scores.resize(p + 1);
-      float mx = -INFINITY;
-      for (int64_t j0 = 0; j0 <= p; j0 += bs) {
-        const float* kb = kv.k(layer, view.blocks[j0 / bs], g);
-        const int64_t nj = std::min<int64_t>(bs, p + 1 - j0);
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          float s = kernels::dot_f32(qv, kb + jj * hd, hd) * scale;
-          scores[j0 + jj] = s;
-          mx = std::max(mx, s);
-        }
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j <= p; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      const float inv = 1.0f / sum;
-      std::fill(ov, ov + hd, 0.0f);
-      for (int64_t j0 = 0; j0 <= p; j0 += bs) {
-        const float* vb = kv.v(layer, view.blocks[j0 / bs], g);
-        const int64_t nj = std::min<int64_t>(bs, p + 1 - j0);
-        for (int64_t jj = 0; jj < nj; ++jj) kernels::axpy(ov, vb + jj * hd, scores[j0 + jj] * inv, hd);
-      }
+  thread_local std::vector<int32_t> pos;            // (n_active) position of each active row
+  thread_local std::vector<kernels::AttnSeq> runs;  // runs of consecutive active rows of one sequence
+  pos.resize(n_active);
+  runs.clear();
+  for (int64_t i = 0; i < n_active; ++i) {
+    pos[i] = ub.pos[rows[i]];
+    const int32_t s = ub.seq[rows[i]];
+    if (i > 0 && ub.seq[rows[i - 1]] == s) {
+      ++runs.back().n_rows;
+    } else {
+      runs.push_back({views[s].blocks, i, 1});
     }
-  });
+  }
+  kernels::PagedKv pkv;
+  pkv.dtype = DType::kF32;
+  pkv.k = kv.k(layer, 0, 0);
+  pkv.v = kv.v(layer, 0, 0);
+  pkv.block_stride = kv.block_floats();
+  pkv.head_stride = kv.block_size() * sh.head_dim;
+  pkv.block_size = kv.block_size();
+  kernels::AttnArgs a;
+  a.n_head = sh.n_head;
+  a.n_head_kv = sh.n_head_kv;
+  a.head_dim = sh.head_dim;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+  a.window = sh.window;
+  a.q = q;
+  a.ldq = sh.n_head * sh.head_dim;
+  a.pos = pos.data();
+  a.out = out;
+  a.ldo = sh.n_head * sh.head_dim;
+  kernels::attention_paged(a, pkv, runs, pool);
 }
 
 }  // namespace kvs::model

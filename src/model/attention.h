@@ -1,7 +1,9 @@
 // Causal grouped-query attention over paged KV.
 // For each active row r (ubatch row rows[i], sequence s, position p) and head h (kv head g = h / group):
 //   out[i, h] = sum_{j <= p} softmax_j(q[i, h] . K_s[j, g] * scale) V_s[j, g]
-// where K_s[j] / V_s[j] is slot j of sequence s's view. Reads only; the caller wrote this ubatch's K/V first.
+// where K_s[j] / V_s[j] is slot j of sequence s's view (j > p - window with a sliding window). Reads only; the
+// caller wrote this ubatch's K/V first. The tiled kernel (kernels/cpu/attention.h) keeps every row's result
+// independent of the other rows, of the thread count and of how the work is split (the forward contract).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -14,6 +16,7 @@ namespace kvs::model {
 
 struct AttentionShape {
   int64_t n_head, n_head_kv, head_dim;
+  int64_t window = 0;  // 0: full causal; w > 0: each row sees its last w positions
 };
 
 // q: (n_active, n_head * head_dim), out: (n_active, n_head * head_dim)

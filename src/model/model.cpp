@@ -20,7 +20,14 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (!w.is_ok()) return Status(w.status().code(), path + ": " + w.status().message());
   m->w_ = std::move(w).value();
   m->rope_ = kernels::make_rope_table(static_cast<int>(m->hp_.head_dim), m->hp_.rope_theta);
+  // The mapped tensors never change: matmul may pack them once (kernels/cpu/ops.h).
+  for (const auto& t : m->file_->tensors()) kernels::register_immutable_weights(t.data, t.n_bytes);
   return m;
+}
+
+Model::~Model() {
+  if (file_)
+    for (const auto& t : file_->tensors()) kernels::release_immutable_weights(t.data);
 }
 
 bool parse_precision(const std::string& s, Precision* out) {
@@ -91,6 +98,30 @@ void compact_rows(std::vector<int32_t>& rows, std::span<const uint8_t> keep, flo
   rows.resize(w);
 }
 
+// The forward's buffers, one set per calling thread, reused across calls.
+struct ForwardScratch {
+  std::vector<int32_t> rows;        // (n_active) active ubatch rows, in order
+  std::vector<float> x, xn, q, att;  // (n_rows, n_embd) residual stream, normed input, queries, attention out
+  std::vector<float> k, v;          // (n_rows, kv_dim)
+  std::vector<float> gate, up;      // (n_rows, n_ff)
+  std::vector<float> rcos, rsin;    // (n_rows, head_dim / 2) RoPE angles
+  std::vector<uint8_t> keep;        // (n_active) 1 = row continues past this layer
+};
+ForwardScratch& forward_scratch(int64_t n_rows, int64_t d, int64_t kvd, int64_t ff, int64_t hd) {
+  thread_local ForwardScratch s;
+  auto grow = [](std::vector<float>& b, int64_t n) {
+    if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  };
+  for (auto* b : {&s.x, &s.xn, &s.q, &s.att}) grow(*b, n_rows * d);
+  grow(s.k, n_rows * kvd);
+  grow(s.v, n_rows * kvd);
+  grow(s.gate, n_rows * ff);
+  grow(s.up, n_rows * ff);
+  grow(s.rcos, n_rows * hd / 2);
+  grow(s.rsin, n_rows * hd / 2);
+  return s;
+}
+
 }  // namespace
 
 Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::KvStorage& kv,
@@ -113,27 +144,29 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
       return out_of_range("position " + std::to_string(ub.pos[r]) + " is outside the sequence's KV blocks");
   }
 
-  std::vector<int32_t> rows(n_rows);  // active ubatch rows, in order
+  // Scratch reused across calls (grown, never shrunk): decode allocates nothing per step.
+  ForwardScratch& sc = forward_scratch(n_rows, d, kvd, ff, hd);
+  std::vector<int32_t>& rows = sc.rows;  // active ubatch rows, in order
+  rows.resize(n_rows);
   for (int64_t r = 0; r < n_rows; ++r) rows[r] = static_cast<int32_t>(r);
-
-  // Activations of the active rows (compacted when hooks drop rows).
-  std::vector<float> x(n_rows * d);       // (n_active, n_embd) residual stream
-  std::vector<float> xn(n_rows * d);      // (n_active, n_embd) normed input
-  std::vector<float> q(n_rows * d);       // (n_active, n_head * head_dim)
-  std::vector<float> k(n_rows * kvd);     // (n_active, kv_dim)
-  std::vector<float> v(n_rows * kvd);     // (n_active, kv_dim)
-  std::vector<float> att(n_rows * d);     // (n_active, n_embd)
-  std::vector<float> gate(n_rows * ff);   // (n_active, n_ff)
-  std::vector<float> up(n_rows * ff);     // (n_active, n_ff)
-  std::vector<float> rcos(n_rows * hd / 2), rsin(n_rows * hd / 2);  // (n_active, head_dim / 2)
-  std::vector<uint8_t> keep;              // (n_active) 1 = row continues past this layer
+  float* x = sc.x.data();  // the residual stream etc. (shapes in ForwardScratch)
+  std::vector<float>& xn = sc.xn;
+  std::vector<float>& q = sc.q;
+  std::vector<float>& k = sc.k;
+  std::vector<float>& v = sc.v;
+  std::vector<float>& att = sc.att;
+  std::vector<float>& gate = sc.gate;
+  std::vector<float>& up = sc.up;
+  std::vector<float>& rcos = sc.rcos;
+  std::vector<float>& rsin = sc.rsin;
+  std::vector<uint8_t>& keep = sc.keep;
 
   for (int64_t r = 0; r < n_rows; ++r) {
-    kernels::dequantize_row(w_.tok_embd.type, w_.tok_embd.row(ub.token[r]), x.data() + r * d, d);
+    kernels::dequantize_row(w_.tok_embd.type, w_.tok_embd.row(ub.token[r]), x + r * d, d);
     rope_.angles(ub.pos[r], rcos.data() + r * hd / 2, rsin.data() + r * hd / 2);
   }
 
-  const AttentionShape shape{hp.n_head, hp.n_head_kv, hd};
+  const AttentionShape shape{hp.n_head, hp.n_head_kv, hd, 0};
   // kMixed keeps the attention projections (q/k/v: attention logits are the most sensitive to activation
   // quantisation) and the output head in float, the rest int8.
   kernels::MatmulOptions layer_opt, qkv_opt, head_opt;
@@ -143,7 +176,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = w_.layers[l];
     const int64_t m = static_cast<int64_t>(rows.size());
-    for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.attn_norm, d, hp.rms_eps);
+    for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn.data() + i * d, x + i * d, L.attn_norm, d, hp.rms_eps);
     const kernels::MatmulOut qkv[] = {{L.wq.data, L.wq.type, d, q.data(), d},
                                       {L.wk.data, L.wk.type, kvd, k.data(), kvd},
                                       {L.wv.data, L.wv.type, kvd, v.data(), kvd}};
@@ -170,13 +203,13 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
         std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v.data() + i * kvd + g * hd, hd * sizeof(float));
       }
     }
-    if (dropped) compact_rows(rows, keep, x.data(), q.data(), rcos.data(), rsin.data(), d, hd / 2);
+    if (dropped) compact_rows(rows, keep, x, q.data(), rcos.data(), rsin.data(), d, hd / 2);
     if (rows.empty()) break;  // every row stopped at this layer (blend scoring chunks)
     const int64_t ma = static_cast<int64_t>(rows.size());
     attention_rows(ub, rows, views, kv, l, shape, q.data(), att.data(), pool);
     kernels::matmul(L.wo.data, L.wo.type, d, d, att.data(), ma, xn.data(), d, pool, layer_opt);
     for (int64_t i = 0; i < ma * d; ++i) x[i] += xn[i];
-    for (int64_t i = 0; i < ma; ++i) kernels::rmsnorm(xn.data() + i * d, x.data() + i * d, L.ffn_norm, d, hp.rms_eps);
+    for (int64_t i = 0; i < ma; ++i) kernels::rmsnorm(xn.data() + i * d, x + i * d, L.ffn_norm, d, hp.rms_eps);
     const kernels::MatmulOut gu[] = {{L.w_gate.data, L.w_gate.type, ff, gate.data(), ff},
                                      {L.w_up.data, L.w_up.type, ff, up.data(), ff}};
     kernels::matmul_many(gu, d, xn.data(), ma, pool, layer_opt);
@@ -186,18 +219,17 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
   }
 
   // Final norm and head, only for rows that want logits.
-  std::vector<float> hout;  // (n_out, n_embd)
+  float* hout = xn.data();  // (n_out, n_embd): xn is free now
   int64_t n_out = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!ub.out[rows[i]]) continue;
-    hout.resize((n_out + 1) * d);
-    kernels::rmsnorm(hout.data() + n_out * d, x.data() + i * d, w_.output_norm, d, hp.rms_eps);
+    kernels::rmsnorm(hout + n_out * d, x + i * d, w_.output_norm, d, hp.rms_eps);
     ++n_out;
   }
   KVS_CHECK_MSG(n_out == ub.n_out(), "a row that wants logits was dropped by the hooks");
   logits.resize(n_out * hp.n_vocab);
   if (n_out > 0)
-    kernels::matmul(w_.output.data, w_.output.type, hp.n_vocab, d, hout.data(), n_out, logits.data(), hp.n_vocab, pool,
+    kernels::matmul(w_.output.data, w_.output.type, hp.n_vocab, d, hout, n_out, logits.data(), hp.n_vocab, pool,
                     head_opt);
   return Status::ok();
 }

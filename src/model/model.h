@@ -38,6 +38,7 @@ bool parse_precision(const std::string& s, Precision* out);
 class Model {
  public:
   static Result<std::unique_ptr<Model>> load(const std::string& path);
+  ~Model();  // releases the weights' packed copies (kernels::release_immutable_weights)
 
   const HParams& hparams() const { return hp_; }
   const Weights& weights() const { return w_; }

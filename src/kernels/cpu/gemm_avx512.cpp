@@ -18,6 +18,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include "base/status.h"
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_internal.h"
@@ -48,8 +51,45 @@ inline __m512 f16x16_hi(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi1
 // prefetches the next panel's rows (one contiguous range of W) spread over the pack steps, so that decode, which
 // reads W once from L3/DRAM, finds the next panel in cache (cold 1536x576 Q4_1 at m = 1: 79 -> ~60 us).
 // Only blocks [b0, b1) are packed (at local block index b - b0): the GEMM walks k in chunks that stay in L1.
+// Pre-packed form (prepack_q8a, once per matrix): per panel P (columns 32P..) and block b, a record at
+// packed + (P * nb + b) * prepack_record(type):
+//   Q4_0 / Q4_1: nib[(t * 2 + h) * 64 + 4 * c + e] = GGUF byte 4t+e of column 16h+c (low nibble: group t, high
+//                nibble: group 4 + t, exactly as the gathers below see it); then d[32], mn[32] as float (768 B)
+//   Q8_0:        the panel's u8 block as packed below (1024 B), then d[32] (1152 B)
+int64_t prepack_record(DType t) {
+  return t == DType::kQ8_0 ? 1152 : (t == DType::kQ4_0 || t == DType::kQ4_1) ? 768 : 0;
+}
+
+// pack_q8a_panel from the pre-packed records: nibble expansion / copies, no gathers.
+void unpack_prepacked(const WView& w, int64_t j, int64_t b0, int64_t b1, const Panel& pp) {
+  const int64_t nb = w.k / 32, rec = prepack_record(w.type);
+  const uint8_t* base = w.packed + (j / kPanel) * nb * rec;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint8_t* r = base + b * rec;
+    _mm_prefetch(reinterpret_cast<const char*>(r + 4 * rec), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(r + 4 * rec + 512), _MM_HINT_T0);
+    const int64_t lb = b - b0;
+    uint8_t* qb = pp.q + lb * 1024;
+    if (w.type == DType::kQ8_0) {
+      std::memcpy(qb, r, 1024);
+      std::memcpy(pp.d + lb * 32, r + 1024, 128);
+      continue;
+    }
+    for (int t = 0; t < 4; ++t)
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_load_si512(r + (t * 2 + h) * 64);
+        _mm512_store_si512(qb + t * 128 + h * 64, _mm512_and_si512(v, m4));
+        _mm512_store_si512(qb + (4 + t) * 128 + h * 64, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
+      }
+    std::memcpy(pp.d + lb * 32, r + 512, 128);
+    if (w.type == DType::kQ4_1) std::memcpy(pp.mn + lb * 32, r + 640, 128);
+  }
+}
+
 void pack_q8a_panel(const WView& w, int64_t j, int ncols, int64_t b0, int64_t b1, const Panel& pp, uint8_t* tmp) {
   const int64_t nb = w.k / 32;
+  if (w.packed != nullptr) return unpack_prepacked(w, j, b0, b1, pp);
   const char* pf = reinterpret_cast<const char*>(w.data + (j + kPanel) * w.row_bytes);
   const int64_t pf_lines = kPanel * w.row_bytes / 64, pf_steps = 2 * nb;
   auto prefetch_step = [&](int64_t s) {
@@ -350,6 +390,45 @@ void kernel_f32(const float* pw, int64_t k, const float* x, int64_t r0, float* y
 }
 
 }  // namespace
+
+size_t prepack_bytes(DType t, int64_t n, int64_t k) {
+  const int64_t panels = (n + kPanel - 1) / kPanel;
+  return static_cast<size_t>(panels * (k / 32) * prepack_record(t));
+}
+
+// Packs every panel once with the gathering packer, then stores it in the record form (nibbles re-joined).
+void prepack_q8a(const WView& w, int64_t n, uint8_t* out) {
+  const int64_t nb = w.k / 32, rec = prepack_record(w.type);
+  KVS_CHECK(rec > 0 && w.packed == nullptr);
+  std::vector<uint8_t> buf(static_cast<size_t>(nb * (1024 + 256) + 64));
+  uint8_t* s = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  Panel pp{s, reinterpret_cast<float*>(s + nb * 1024), reinterpret_cast<float*>(s + nb * 1024) + nb * 32};
+  for (int64_t j = 0; j < n; j += kPanel) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kPanel, n - j));
+    pack_q8a_panel(w, j, ncols, 0, nb, pp, nullptr);
+    uint8_t* dst = out + (j / kPanel) * nb * rec;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* r = dst + b * rec;
+      const uint8_t* qb = pp.q + b * 1024;
+      if (w.type == DType::kQ8_0) {
+        std::memcpy(r, qb, 1024);
+        std::memcpy(r + 1024, pp.d + b * 32, 128);
+        continue;
+      }
+      for (int t = 0; t < 4; ++t)
+        for (int h = 0; h < 2; ++h)
+          for (int i = 0; i < 64; ++i)
+            r[(t * 2 + h) * 64 + i] =
+                static_cast<uint8_t>(qb[t * 128 + h * 64 + i] | (qb[(4 + t) * 128 + h * 64 + i] << 4));
+      std::memcpy(r + 512, pp.d + b * 32, 128);
+      if (w.type == DType::kQ4_1) {
+        std::memcpy(r + 640, pp.mn + b * 32, 128);
+      } else {
+        std::memset(r + 640, 0, 128);
+      }
+    }
+  }
+}
 
 void gemm_q8a(const WView& w, int64_t j0, int64_t j1, const QActs& x, int64_t r0, int64_t r1, float* y,
               int64_t ldy, void* scratch) {

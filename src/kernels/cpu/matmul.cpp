@@ -12,6 +12,9 @@
 //   OpenBLAS (float path, MatmulOptions::F32Gemm::kBlas): each thread dequantises its slice of W rows to fp32 and
 //     calls a single-threaded cblas_sgemm on it (OpenBLAS's own threads are set to 1 so it cannot fight the pool).
 #include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -122,6 +125,85 @@ void blas_set_single_threaded() {
 
 namespace {
 
+// ---- weights packed once ------------------------------------------------------------------------------------
+struct Packed {
+  DType type;
+  int64_t n, k;
+  const KernelTable* table;
+  std::unique_ptr<uint8_t, void (*)(void*)> bytes{nullptr, std::free};
+  size_t size = 0;
+};
+struct PackRegistry {
+  std::mutex mu;
+  std::map<const uint8_t*, size_t> ranges;        // begin -> bytes of immutable ranges
+  std::map<const uint8_t*, Packed> packs;         // weight data -> its packed copy
+  size_t total = 0;
+};
+PackRegistry& registry() {
+  static PackRegistry r;
+  return r;
+}
+
+bool inside_range(const PackRegistry& r, const uint8_t* p, size_t bytes) {
+  auto it = r.ranges.upper_bound(p);
+  if (it == r.ranges.begin()) return false;
+  --it;
+  return p >= it->first && p + bytes <= it->first + it->second;
+}
+
+// The packed copy of W (n rows) for table t, made on first use; nullptr when W is not in an immutable range or the
+// table has no pre-packed form for its type. Called on the owner thread before the parallel region.
+const uint8_t* packed_for(const KernelTable& t, const WView& w, int64_t n) {
+  if (t.prepack_q8a == nullptr || t.prepack_bytes(w.type, n, w.k) == 0) return nullptr;
+  PackRegistry& r = registry();
+  std::lock_guard<std::mutex> lk(r.mu);
+  if (r.ranges.empty() || !inside_range(r, w.data, static_cast<size_t>(n * w.row_bytes))) return nullptr;
+  auto it = r.packs.find(w.data);
+  if (it != r.packs.end()) {
+    const Packed& p = it->second;
+    if (p.type == w.type && p.n == n && p.k == w.k && p.table == &t) return p.bytes.get();
+    r.total -= p.size;
+    r.packs.erase(it);
+  }
+  Packed p{w.type, n, w.k, &t};
+  p.size = t.prepack_bytes(w.type, n, w.k);
+  p.bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (p.size + 63) / 64 * 64)));
+  KVS_CHECK(p.bytes != nullptr);
+  t.prepack_q8a(w, n, p.bytes.get());
+  r.total += p.size;
+  return r.packs.emplace(w.data, std::move(p)).first->second.bytes.get();
+}
+
+}  // namespace
+
+void register_immutable_weights(const void* begin, size_t bytes) {
+  PackRegistry& r = registry();
+  std::lock_guard<std::mutex> lk(r.mu);
+  r.ranges[static_cast<const uint8_t*>(begin)] = bytes;
+}
+
+void release_immutable_weights(const void* begin) {
+  PackRegistry& r = registry();
+  std::lock_guard<std::mutex> lk(r.mu);
+  auto it = r.ranges.find(static_cast<const uint8_t*>(begin));
+  if (it == r.ranges.end()) return;
+  const uint8_t* b = it->first;
+  const uint8_t* e = b + it->second;
+  r.ranges.erase(it);
+  for (auto p = r.packs.lower_bound(b); p != r.packs.end() && p->first < e;) {
+    r.total -= p->second.size;
+    p = r.packs.erase(p);
+  }
+}
+
+size_t prepacked_bytes() {
+  PackRegistry& r = registry();
+  std::lock_guard<std::mutex> lk(r.mu);
+  return r.total;
+}
+
+namespace {
+
 enum class Path { kRowsQ8, kGemmQ8, kRowsF32, kGemmF32, kBlas };
 
 // One matmul of a call: its weights, output, and the path it takes.
@@ -206,6 +288,9 @@ void matmul_many(std::span<const MatmulOut> outs, int64_t k, const float* x, int
     KVS_CHECK(o.ldy >= o.n);
     jobs[i] = Job{WView{static_cast<const uint8_t*>(o.w), o.wt, k, dtype_row_bytes(o.wt, k)}, o.y, o.n, o.ldy,
                   choose_path(t, o.wt, m, opt)};
+    // Only the packed-GEMM paths read the copy (the large-m float GEMM dequantises from W itself).
+    if (jobs[i].path == Path::kGemmQ8 || (jobs[i].path == Path::kGemmF32 && m < 32))
+      jobs[i].w.packed = packed_for(t, jobs[i].w, o.n);
     any_q8 |= jobs[i].path == Path::kRowsQ8 || jobs[i].path == Path::kGemmQ8;
     any_blas |= jobs[i].path == Path::kBlas;
   }

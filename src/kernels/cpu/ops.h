@@ -90,6 +90,15 @@ struct MatmulOptions {
 void matmul(const void* w, DType wt, int64_t n, int64_t k, const float* x, int64_t m, float* y, int64_t ldy,
             ThreadPool* pool, const MatmulOptions& opt = MatmulOptions{});
 
+// Weights packed once. A range declared immutable (the model's mapped tensors) lets matmul keep a repacked copy of
+// every int8-capable weight matrix inside it (made on first use, for the ISA in use) and read that instead of
+// repacking W from its GGUF blocks on every call (decode repacked all weights once per token). Results are
+// bit-identical with and without the copy. Without a declared range nothing is cached (W may change or be freed).
+// REQUIRES: the bytes stay unchanged and mapped until released; release only while no matmul is in flight.
+void register_immutable_weights(const void* begin, size_t bytes);
+void release_immutable_weights(const void* begin);  // frees the copies made from that range
+size_t prepacked_bytes();                            // bytes of all copies (tests, logs)
+
 // Several matmuls that share X (q/k/v projections; gate/up): X is quantised once and all of them run in one
 // parallel region (one thread hand-off instead of one per matmul: ~1-3 us each on 2 threads, x7 per layer).
 // Same results as separate matmul() calls.

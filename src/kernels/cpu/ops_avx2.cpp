@@ -41,6 +41,8 @@ const KernelTable kAvx2Table = {
     avx2::gemm_q8a,
     avx2::gemm_f32,
     16,
+    nullptr,
+    nullptr,
 };
 }  // namespace
 

@@ -17,6 +17,11 @@ namespace kvs::kernels::avx512 {
 }  // namespace kvs::kernels::avx512
 #undef KVS_VNNI
 
+namespace kvs::kernels::avx512 {
+size_t prepack_bytes(DType t, int64_t n, int64_t k);
+void prepack_q8a(const detail::WView& w, int64_t n, uint8_t* out);
+}  // namespace kvs::kernels::avx512
+
 namespace kvs::kernels::detail {
 
 namespace {
@@ -36,6 +41,8 @@ const KernelTable kAvx512Table = {
     avx512::gemm_q8a,
     avx512::gemm_f32,
     32,
+    avx512::prepack_bytes,
+    avx512::prepack_q8a,
 };
 }  // namespace
 

@@ -21,11 +21,14 @@ struct QActs {
 };
 
 // Weight matrix view: n rows of k elements, row j at data + j * row_bytes.
+// packed: null, or the matrix repacked once by the table's prepack_q8a (then the GEMM packers read it instead of
+// gathering from the GGUF blocks on every call; same panel contents, same results).
 struct WView {
   const uint8_t* data;
   DType type;
   int64_t k;
   int64_t row_bytes;
+  const uint8_t* packed = nullptr;
   const uint8_t* row(int64_t j) const { return data + j * row_bytes; }
 };
 
@@ -63,6 +66,10 @@ struct KernelTable {
   void (*gemm_f32)(const WView& w, int64_t j0, int64_t j1, const float* x, int64_t r0, int64_t r1, float* y,
                    int64_t ldy, void* scratch);
   int gemm_panel;  // columns per packed panel (the unit of work splitting)
+  // Repacks all n rows of W once into `out` (prepack_bytes(type, n, k) bytes, 64-aligned) in the form the GEMM
+  // packers read through WView::packed. prepack_bytes returns 0 for the types it does not handle. nullptr: none.
+  size_t (*prepack_bytes)(DType t, int64_t n, int64_t k);
+  void (*prepack_q8a)(const WView& w, int64_t n, uint8_t* out);
 };
 
 // Scratch bytes any kernel of any table may ask for, for a row length k (generous; 64-aligned by the caller).

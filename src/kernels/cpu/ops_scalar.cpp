@@ -119,6 +119,8 @@ const KernelTable kScalarTable = {
     nullptr,
     nullptr,
     32,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace
