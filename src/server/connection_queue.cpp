@@ -1,9 +1,23 @@
 // ConnectionQueue: see connection_queue.h.
 #include "server/connection_queue.h"
 
+#include <cstdio>
+#include <exception>
+
 namespace kvs::server {
 namespace {
 thread_local bool t_rejecting = false;
+
+// A connection's task never takes its thread (or the process) down with it.
+void run_guarded(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvshare serve: http: connection failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "kvshare serve: http: connection failed: unknown exception\n");
+  }
+}
 }  // namespace
 
 ConnectionQueue::ConnectionQueue(size_t n_threads, size_t capacity) : capacity_(capacity) {
@@ -25,7 +39,7 @@ void ConnectionQueue::enqueue(std::function<void()> fn) {
     }
   }
   t_rejecting = true;  // full (or shutting down): answer and close on this thread
-  fn();
+  run_guarded(fn);
   t_rejecting = false;
 }
 
@@ -50,7 +64,7 @@ void ConnectionQueue::work() {
       fn = std::move(queue_.front());
       queue_.pop_front();
     }
-    fn();
+    run_guarded(fn);
   }
 }
 
