@@ -31,9 +31,9 @@ void sockaddr_ip_port(const sockaddr_storage& ss, std::string& ip, int& port) {
 
 }  // namespace
 
-DeadlineStream::DeadlineStream(int fd, const StreamLimits& limits)
-    : fd_(fd), limits_(limits), deadline_(Clock::now() + limits.header_timeout), budget_(limits.max_header_bytes),
-      buf_(kBufBytes) {}
+DeadlineStream::DeadlineStream(int fd, const StreamLimits& limits, std::function<bool()> stopping)
+    : fd_(fd), limits_(limits), stopping_(std::move(stopping)), deadline_(Clock::now() + limits.header_timeout),
+      budget_(limits.max_header_bytes), buf_(kBufBytes) {}
 
 void DeadlineStream::begin_headers() {
   deadline_ = Clock::now() + limits_.header_timeout;
@@ -49,6 +49,7 @@ int DeadlineStream::poll_for(short events, Clock::time_point deadline) const {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return 0;
+    if ((events & POLLIN) && stopping_ && stopping_()) return -1;
     pollfd p{fd_, events, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
     if (r < 0 && errno == EINTR) continue;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,8 @@ class DeadlineStream final : public httplib::Stream {
   enum class Failure { kNone, kTimeout, kTooLarge, kClosed };
   using Clock = std::chrono::steady_clock;
 
-  DeadlineStream(int fd, const StreamLimits& limits);
+  // `stopping` (may be empty) is polled about once a second while a read waits: true fails the read (shutdown).
+  DeadlineStream(int fd, const StreamLimits& limits, std::function<bool()> stopping = nullptr);
 
   // Waits up to `idle` for the next request's first byte (or EOF); false on timeout, error, EOF or `stop()`.
   template <typename StopFn>
@@ -53,11 +55,13 @@ class DeadlineStream final : public httplib::Stream {
   socket_t socket() const override { return fd_; }
 
  private:
-  int poll_for(short events, Clock::time_point deadline) const;  // >0 ready, 0 timed out, <0 error
+  // >0 ready, 0 timed out, <0 error (or, for reads, the server stopping).
+  int poll_for(short events, Clock::time_point deadline) const;
   bool wait_slice(std::chrono::milliseconds slice) const;       // readable within slice
 
   int fd_;
   StreamLimits limits_;
+  std::function<bool()> stopping_;
   Clock::time_point deadline_;
   int64_t budget_ = 0;    // bytes the current phase may still deliver
   Failure failure_ = Failure::kNone;

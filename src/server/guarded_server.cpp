@@ -112,7 +112,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     reject(sock, !inline_reject);
     return false;
   }
-  DeadlineStream strm(sock, limits_.stream);
+  DeadlineStream strm(sock, limits_.stream, [this] { return svr_sock_ == INVALID_SOCKET; });
   ConnectionContext ctx(strm);
   serve_connection(sock, strm, ctx);
   release(address);
