@@ -114,7 +114,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   }
   DeadlineStream strm(sock, limits_.stream, [this] { return svr_sock_ == INVALID_SOCKET; });
   ConnectionContext ctx(strm);
-  serve_connection(sock, strm, ctx);
+  serve_connection(strm, ctx);
   release(address);
   if (strm.failure() == DeadlineStream::Failure::kTimeout) ++timed_out_;
   // A body left unread: let the client read the response before the close (no reset).
@@ -128,8 +128,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   return true;
 }
 
-void GuardedServer::serve_connection(socket_t sock, DeadlineStream& strm, ConnectionContext& ctx) {
-  (void)sock;
+void GuardedServer::serve_connection(DeadlineStream& strm, ConnectionContext& ctx) {
   auto stopping = [this] { return svr_sock_ == INVALID_SOCKET; };
   for (size_t count = limits_.keep_alive_max_count; count > 0 && !stopping(); --count) {
     if (!strm.wait_for_request(limits_.idle_timeout, stopping)) return;

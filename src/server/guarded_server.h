@@ -70,7 +70,8 @@ class GuardedServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override;
   bool admit(const std::string& address);
   void release(const std::string& address);
-  void serve_connection(socket_t sock, DeadlineStream& strm, ConnectionContext& ctx);
+  // httplib's keep-alive loop, on our stream: wait (idle) ─► headers ─► body ─► respond, until closing.
+  void serve_connection(DeadlineStream& strm, ConnectionContext& ctx);
 
   const ConnectionLimits limits_;
   mutable std::mutex mu_;
