@@ -45,6 +45,11 @@ struct ServeArgs {
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
+  // HTTP limits (server::ServerLimits); a flag given overrides the config file.
+  int max_connections = 0, max_connections_per_client = 0;
+  double header_timeout_s = 0, body_timeout_s = 0, idle_timeout_s = 0;
+  int64_t max_body_bytes = 0;
+  bool metrics_public = false;
   // Which flags were given (they override the config file).
   bool host_set = false, port_set = false, kv_set = false, threads_set = false, batch_set = false, running_set = false,
        waiting_set = false;
@@ -103,6 +108,21 @@ class ShutdownSignals {
   struct sigaction old_int_ {}, old_term_{};
 };
 
+// Flags that were given override the config's HTTP limits (0 = not given; CLI11 checked the ranges).
+void apply_http_flags(const ServeArgs& a, server::ServerConfig& cfg) {
+  server::ServerLimits& l = cfg.limits;
+  if (a.max_connections) l.max_connections = a.max_connections;
+  if (a.max_connections_per_client) l.max_connections_per_client = a.max_connections_per_client;
+  if (a.header_timeout_s > 0) l.header_timeout_s = a.header_timeout_s;
+  if (a.body_timeout_s > 0) l.body_timeout_s = a.body_timeout_s;
+  if (a.idle_timeout_s > 0) l.idle_timeout_s = a.idle_timeout_s;
+  if (a.max_body_bytes) l.max_body_bytes = a.max_body_bytes;
+  if (a.metrics_public) cfg.metrics_public = true;
+  if (cfg.auth_required() && cfg.metrics_need_key() && cfg.operator_keys.empty())
+    std::fprintf(stderr, "kvshare serve: warning: API keys are configured but no operator_keys: /metrics answers 403 to "
+                         "everyone (add operator_keys to the config, or --metrics-public)\n");
+}
+
 int run_serve(const ServeArgs& a) {
   // Before our threads start, so they (engine, pools, HTTP workers) inherit the mask.
   ShutdownSignals signals;
@@ -118,6 +138,7 @@ int run_serve(const ServeArgs& a) {
   }
   if (a.host_set) cfg.host = a.host;
   if (a.port_set) cfg.port = a.port;
+  apply_http_flags(a, cfg);
   if (!cfg.auth_required())
     std::fprintf(stderr, "kvshare serve: no API keys configured%s: the server is OPEN; every request is tenant "
                          "'default' in share domain 'default'\n", a.config.empty() ? " (no --config)" : "");
@@ -276,6 +297,22 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "Testing only: point:kind:marker fails requests whose text contains marker at point "
                   "(embed|search|admit|forward|sample|donate) with kind (throw|oom|status)");
   sub->add_option("--max-waiting", a->max_waiting, "Queued requests before 429 (default 256)")->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--max-connections", a->max_connections,
+                  "Open HTTP connections at once, all clients; more get 503 (default 256)")
+      ->check(CLI::Range(2, 4096));
+  sub->add_option("--max-connections-per-client", a->max_connections_per_client,
+                  "Open HTTP connections at once from one client address; more get 503 (default 64)")
+      ->check(CLI::Range(1, 4096));
+  sub->add_option("--header-timeout", a->header_timeout_s, "Seconds for a request line and headers (default 10)")
+      ->check(CLI::Range(0.1, 3600.0));
+  sub->add_option("--body-timeout", a->body_timeout_s, "Seconds for a whole request body (default 30)")
+      ->check(CLI::Range(0.1, 3600.0));
+  sub->add_option("--idle-timeout", a->idle_timeout_s, "Seconds a keep-alive connection may wait for its next request (default 5)")
+      ->check(CLI::Range(0.1, 3600.0));
+  sub->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body, chunked or not; larger get 413 (default 1 MiB)")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  sub->add_flag("--metrics-public", a->metrics_public,
+                "Serve /metrics without a key even when API keys are configured (default: operator key needed)");
   sub->callback([a, sub, &exit_code] {
     a->host_set = sub->count("--host") > 0;
     a->port_set = sub->count("--port") > 0;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -427,6 +428,29 @@ Status GgufFile::parse() {
                      std::to_string(size_));
     }
     t.data = base_ + begin;
+  }
+  return check_no_overlap(data_start);
+}
+
+// Two tensors' data ranges must not share a byte (empty tensors own none): a file whose tensors alias each other
+// is corrupt, whatever a reader would make of it. O(n log n) over the directory.
+Status GgufFile::check_no_overlap(uint64_t data_start) const {
+  std::vector<size_t> order;  // tensors with data, by start
+  order.reserve(tensors_.size());
+  for (size_t k = 0; k < tensors_.size(); ++k)
+    if (tensors_[k].n_bytes > 0) order.push_back(k);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return tensors_[a].offset != tensors_[b].offset ? tensors_[a].offset < tensors_[b].offset : a < b;
+  });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const TensorInfo& prev = tensors_[order[k - 1]];
+    const TensorInfo& cur = tensors_[order[k]];
+    if (cur.offset < prev.offset + prev.n_bytes) {  // parse() checked neither sum overflows
+      return corrupt("tensor " + quoted(cur.name) + " (data [" + std::to_string(data_start + cur.offset) + ", " +
+                     std::to_string(data_start + cur.offset + cur.n_bytes) + ")) overlaps tensor " + quoted(prev.name) +
+                     " (data [" + std::to_string(data_start + prev.offset) + ", " +
+                     std::to_string(data_start + prev.offset + prev.n_bytes) + "))");
+    }
   }
   return Status::ok();
 }

@@ -11,7 +11,8 @@
 //   tensor data; each tensor at data_start + offset, offset % alignment == 0
 //
 // Invariants kept by open(): every string, array, dimension, type id, offset and size was bounds-checked
-// against the file; every TensorInfo's [data, data + n_bytes) lies inside the mapping; names are unique.
+// against the file; every TensorInfo's [data, data + n_bytes) lies inside the mapping, starts at a multiple of the
+// alignment and shares no byte with another tensor's data; names are unique.
 // A file that breaks any of these is rejected with a Status naming what is wrong; nothing here aborts
 // on input.
 #pragma once
@@ -90,6 +91,7 @@ class GgufFile {
  private:
   GgufFile() = default;
   Status parse();
+  Status check_no_overlap(uint64_t data_start) const;
 
   std::string path_;
   const uint8_t* base_ = nullptr;  // mapping or owned copy

@@ -1,6 +1,8 @@
 // Hyper-parameters of a Llama-family decoder, read from GGUF metadata ("<arch>.*" keys).
 // Invariants after from_gguf(): n_embd == n_head * head_dim; n_head % n_head_kv == 0; head_dim even;
-// all sizes positive.
+// all sizes positive and bounded by what the file holds: n_layer <= (tensors named blk.*) / 9, and n_embd, n_ff,
+// n_vocab no larger than the largest tensor extent (so nothing sized by them can exceed the file's own scale);
+// rope_theta and rms_eps finite and positive (rms_eps <= 1). Bad metadata is a Status, never an exception.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -22,6 +22,10 @@ Status get_matrix(const gguf::GgufFile& f, const std::string& name, int64_t k, i
   if (!kernels::supports_weight_type(t->type))
     return unsupported(std::string("tensor '") + name + "' has type " + dtype_name(t->type) +
                        ", which the CPU kernels do not support");
+  // The kernels read F32 rows as floats and every other supported type as 16-bit fields (halves, block scales).
+  const uintptr_t need_align = t->type == DType::kF32 ? alignof(float) : alignof(uint16_t);
+  if (reinterpret_cast<uintptr_t>(t->data) % need_align != 0)
+    return corrupt("tensor '" + name + "' data is not " + std::to_string(need_align) + "-byte aligned");
   *out = Matrix{t->data, t->type, n, k};
   return Status::ok();
 }

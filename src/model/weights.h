@@ -1,6 +1,7 @@
 // Weight map: GGUF tensor names -> typed views into the mapped file (no copies).
 // Invariants after from_gguf(): every matrix has ne = {k, n} with the shapes the hparams imply and a dtype the
-// kernels support; norms are F32 vectors of n_embd. `output` is token_embd when the head is tied.
+// kernels support and data aligned for it (F32: 4 bytes, others: 2); norms are F32 vectors of n_embd.
+// `output` is token_embd when the head is tied.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -146,6 +146,12 @@ const Tenant* ServerConfig::tenant_for_key(std::string_view key) const {
   return found;
 }
 
+bool ServerConfig::is_operator_key(std::string_view key) const {
+  bool found = false;
+  for (const auto& k : operator_keys) found |= constant_time_equal(k, key);  // no early exit
+  return found;
+}
+
 const Tenant& ServerConfig::open_tenant() const {
   KVS_CHECK(!auth_required() && !tenants.empty());
   return tenants.front();
@@ -175,7 +181,12 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
     r.integer("max_body_bytes", cfg.limits.max_body_bytes, 1024, int64_t{1} << 30);
     r.integer("default_max_tokens", cfg.limits.default_max_tokens, 1, 1 << 20);
     r.number("shutdown_grace_s", cfg.limits.shutdown_grace_s, 0, 3600);
-    r.integer("http_threads", cfg.limits.http_threads, 2, 4096);
+    r.integer("http_threads", cfg.limits.max_connections, 2, 4096);  // the old name of max_connections
+    r.integer("max_connections", cfg.limits.max_connections, 2, 4096);
+    r.integer("max_connections_per_client", cfg.limits.max_connections_per_client, 1, 4096);
+    r.number("header_timeout_s", cfg.limits.header_timeout_s, 0.1, 3600);
+    r.number("body_timeout_s", cfg.limits.body_timeout_s, 0.1, 3600);
+    r.number("idle_timeout_s", cfg.limits.idle_timeout_s, 0.1, 3600);
     r.integer("retry_after_s", cfg.limits.retry_after_s, 1, 3600);
     r.finish();
   }
@@ -188,7 +199,25 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
     r.optional_integer("max_waiting", cfg.engine.max_waiting, 0, 1 << 20);
     r.finish();
   }
+  if (const json* mp = top.get("metrics_public")) {
+    if (!mp->is_boolean()) top.fail("metrics_public: must be true or false");
+    else cfg.metrics_public = mp->get<bool>();
+  }
   std::set<std::string> names, keys;
+  if (const json* ops = top.get("operator_keys")) {
+    if (!ops->is_array()) top.fail("operator_keys: must be an array of strings");
+    for (size_t k = 0; err.empty() && ops->is_array() && k < ops->size(); ++k) {
+      const std::string kpath = "operator_keys[" + std::to_string(k) + "]";
+      if (!(*ops)[k].is_string()) {
+        err = kpath + ": must be a string";
+        break;
+      }
+      std::string key = (*ops)[k].get<std::string>();
+      if (auto e = check_key(key); !e.empty()) err = kpath + ": " + e;
+      else if (!keys.insert(key).second) err = kpath + ": the same key is listed twice";
+      else cfg.operator_keys.push_back(std::move(key));
+    }
+  }
   if (const json* ts = top.get("tenants")) {
     if (!ts->is_array()) top.fail("tenants: must be an array");
     for (size_t i = 0; err.empty() && ts->is_array() && i < ts->size(); ++i) {
@@ -236,7 +265,7 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
           break;
         }
         if (!keys.insert(key).second) {
-          err = kpath + ": the same key is listed twice (a key belongs to one tenant)";
+          err = kpath + ": the same key is listed twice (a key belongs to one tenant, or is an operator key)";
           break;
         }
         cfg.keys.push_back({std::move(key), tenant_index});

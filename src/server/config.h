@@ -8,7 +8,11 @@
 //     "host": "127.0.0.1", "port": 8080,
 //     "model_name": "smollm2",              // served model id (default: the GGUF file stem)
 //     "limits": {"max_body_bytes": 1048576, "default_max_tokens": 1024, "shutdown_grace_s": 30,
-//                "http_threads": 64, "retry_after_s": 1},
+//                "retry_after_s": 1, "max_connections": 256, "max_connections_per_client": 64,
+//                "header_timeout_s": 10, "body_timeout_s": 30, "idle_timeout_s": 5},
+//                ("http_threads", the old name of max_connections, is still read)
+//     "operator_keys": ["sk-ops-1"],        // may read /metrics when tenants have keys
+//     "metrics_public": false,              // true: /metrics needs no key
 //     "engine": {"kv_cache_mib": 256, "threads": 0, "max_batch_tokens": 512, "max_running": 64,
 //                "max_waiting": 256},
 //     "tenants": [
@@ -25,7 +29,8 @@
 //   - tenant names are unique; every tenant has at least one key; keys are unique across tenants;
 //   - names and share domains are 1..64 chars of [A-Za-z0-9._-] (they appear in logs unquoted);
 //   - keys are 1..256 printable ASCII chars without spaces (what an Authorization header can carry);
-//   - Tenant::domain == share_domain_id(Tenant::share_domain): the client can never choose it.
+//   - Tenant::domain == share_domain_id(Tenant::share_domain): the client can never choose it;
+//   - operator keys follow the same rules and are never also a tenant's key (a key is one or the other).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -53,8 +58,13 @@ struct ServerLimits {
   int64_t max_body_bytes = 1 << 20;  // larger request bodies get 413
   int32_t default_max_tokens = 1024; // when a request gives no max_tokens (also capped by the context left)
   double shutdown_grace_s = 30;      // SIGTERM: how long in-flight requests may run before they are cancelled
-  int32_t http_threads = 64;         // connections served at once (each streaming request holds one)
   int32_t retry_after_s = 1;         // Retry-After on 429 (queue full)
+  // Connections (src/server/guarded_server.h): over a cap a new connection is answered 503 and closed.
+  int32_t max_connections = 256;            // open at once, all clients (each streaming request holds one)
+  int32_t max_connections_per_client = 64;  // open at once from one remote address
+  double header_timeout_s = 10;      // request line + headers, from the first byte
+  double body_timeout_s = 30;        // the whole request body
+  double idle_timeout_s = 5;         // keep-alive: between requests (and before the first)
 };
 
 // Engine settings from the file; command-line flags override them.
@@ -76,7 +86,13 @@ struct ServerConfig {
   };
   std::vector<Key> keys;  // empty: open server (tenants holds the single "default" tenant)
 
+  std::vector<std::string> operator_keys;  // may read /metrics (see metrics_need_key)
+  bool metrics_public = false;
+
   bool auth_required() const { return !keys.empty(); }
+  // /metrics (every tenant's aggregate counts) needs an operator key when any key is configured, unless public.
+  bool metrics_need_key() const { return !metrics_public && (!keys.empty() || !operator_keys.empty()); }
+  bool is_operator_key(std::string_view key) const;  // constant time per key, like tenant_for_key
   // The tenant a presented API key belongs to, or nullptr. Compares against every key in constant time per key
   // so response timing does not reveal how much of a key matched.
   const Tenant* tenant_for_key(std::string_view key) const;

@@ -9,11 +9,13 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 
 // Our own limit (limits.max_body_bytes, set_payload_max_length) applies to every body, form-encoded or not.
 #define CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH (size_t{1} << 30)
+#include "server/guarded_server.h"
 #include "server/openai_api.h"
 #include "server/prometheus.h"
 #include "server/prompt.h"
@@ -27,6 +29,8 @@ const char* reason_phrase(int status) {
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
@@ -116,6 +120,36 @@ std::string bearer_key(const httplib::Request& req) {
   return key;
 }
 
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+ConnectionLimits connection_limits(const ServerLimits& l) {
+  ConnectionLimits c;
+  c.max_connections = l.max_connections;
+  c.max_connections_per_client = l.max_connections_per_client;
+  c.idle_timeout = millis(l.idle_timeout_s);
+  c.stream.header_timeout = millis(l.header_timeout_s);
+  c.stream.body_timeout = millis(l.body_timeout_s);
+  c.stream.write_timeout = std::chrono::seconds(15);
+  c.stream.max_header_bytes = 64 << 10;
+  // The body as sent: chunk framing on top of max_body_bytes (the decoded limit is enforced while reading).
+  c.stream.max_body_wire_bytes = 4 * l.max_body_bytes + (64 << 10);
+  return c;
+}
+
+bool has_chunked_body(const httplib::Request& req) {
+  std::string te = req.get_header_value("Transfer-Encoding");
+  std::transform(te.begin(), te.end(), te.begin(), [](unsigned char c) { return std::tolower(c); });
+  return te.find("chunked") != std::string::npos;
+}
+
+// Marks the calling handler's connection to close after this response (its body is left unread).
+void close_connection(httplib::Response& res) {
+  if (ConnectionContext* c = GuardedServer::current()) c->close_after_response();
+  res.set_header("Connection", "close");
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -133,11 +167,16 @@ struct HttpServer::Impl {
   void release(InFlight& f);
 
   const Tenant* authenticate(const httplib::Request& req, ApiError* err) const;
+  httplib::Server::HandlerResponse gate(const httplib::Request& req, httplib::Response& res);
+  std::optional<std::string> read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                                       ApiError* err);
+  void handle_metrics(const httplib::Request& req, httplib::Response& res);
   std::string new_id(const char* prefix);
   uint64_t new_seed();
 
   void routes();
-  void handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind);
+  void handle_completion(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                         ApiKind kind);
   void respond_blocking(const httplib::Request& req, httplib::Response& res, ApiKind kind, const ResponseMeta& meta,
                         std::shared_ptr<InFlight> flight, RequestLog& log);
   void respond_stream(httplib::Response& res, ApiKind kind, const ResponseMeta& meta, bool include_usage,
@@ -161,23 +200,19 @@ struct HttpServer::Impl {
   int64_t in_flight = 0;                        // GUARDED_BY(mu)
   std::set<engine::RequestHandle*> handles;     // GUARDED_BY(mu): submitted, response not done
   std::map<int, uint64_t> responses;            // GUARDED_BY(mu): HTTP status -> count
-  httplib::Server http;                         // last: destroyed first, before the state its handlers use
+  GuardedServer http;                           // last: destroyed first, before the state its handlers use
 };
 
 HttpServer::Impl::Impl(ServerConfig c, engine::Engine& e, ServedModel m)
     : cfg(std::move(c)), engine(e), model(std::move(m)), salt((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^
-                                                               static_cast<uint64_t>(unix_now())) {
-  const size_t threads = static_cast<size_t>(cfg.limits.http_threads);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+                                                               static_cast<uint64_t>(unix_now())),
+      http(connection_limits(cfg.limits)) {
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server silently share the port.
   http.set_socket_options([](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   http.set_payload_max_length(static_cast<size_t>(cfg.limits.max_body_bytes));
-  http.set_keep_alive_max_count(1000);
-  http.set_read_timeout(30, 0);
-  http.set_write_timeout(15, 0);
   routes();
 }
 
@@ -227,11 +262,16 @@ uint64_t HttpServer::Impl::new_seed() {
 }
 
 void HttpServer::Impl::routes() {
+  // Bodies are read by the handlers (content readers), which stop at max_body_bytes whatever the framing.
   http.Post("/v1/chat/completions",
-            [this](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, ApiKind::kChat); });
-  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_completion(req, res, ApiKind::kCompletion);
-  });
+            [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+              handle_completion(req, res, reader, ApiKind::kChat);
+            });
+  http.Post("/v1/completions",
+            [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+              handle_completion(req, res, reader, ApiKind::kCompletion);
+            });
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return gate(req, res); });
   for (const char* path : {"/v1/chat/completions", "/v1/completions"})
     http.Get(path, [](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Allow", "POST");
@@ -248,16 +288,7 @@ void HttpServer::Impl::routes() {
     if (draining) set_json(res, 503, json{{"status", "draining"}});
     else set_json(res, 200, json{{"status", "ok"}});
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    HttpCounters hc;
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      hc.responses_by_status = responses;
-      hc.in_flight = in_flight;
-      hc.draining = draining;
-    }
-    res.set_content(render_prometheus(engine.metrics(), hc), "text/plain; version=0.0.4; charset=utf-8");
-  });
+  http.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) { handle_metrics(req, res); });
   // Errors httplib produces itself (unknown route, body too large, malformed request) get an OpenAI body too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error body
@@ -310,7 +341,109 @@ void HttpServer::Impl::handle_models(const httplib::Request& req, httplib::Respo
   set_json(res, 200, one ? model_json(model.id, model.created) : models_list_json(model.id, model.created));
 }
 
-void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res, ApiKind kind) {
+namespace {
+void log_error(const httplib::Request& req, const ApiError& e) {
+  RequestLog log;
+  log.method = req.method;
+  log.path = req.path;
+  log.status = e.http_status;
+  log.error = e.message;
+  log.emit();
+}
+}  // namespace
+
+// Runs after the headers, before any body byte is read: what can be refused from the headers alone is refused
+// here, and the connection closes after the answer (its body is never read): a declared body over the limit
+// (413), a body without a declared length or chunked framing (411), a bad key on an API route (401).
+httplib::Server::HandlerResponse HttpServer::Impl::gate(const httplib::Request& req, httplib::Response& res) {
+  using HR = httplib::Server::HandlerResponse;
+  const bool chunked = has_chunked_body(req);
+  const bool has_length = req.has_header("Content-Length");
+  const bool wants_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE";
+  auto refuse = [&](const ApiError& e) {
+    close_connection(res);
+    set_error(res, e);
+    log_error(req, e);
+    return HR::Handled;
+  };
+  uint64_t length = 0;
+  if (has_length && !chunked) {
+    const std::string v = req.get_header_value("Content-Length");
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+      return refuse(invalid_request("Content-Length '" + v + "' is not a number of bytes"));
+    length = std::stoull(v);
+    if (length > static_cast<uint64_t>(cfg.limits.max_body_bytes)) return refuse(body_too_large(cfg.limits.max_body_bytes));
+  }
+  if (!wants_body) {
+    if (chunked || length > 0) close_connection(res);  // httplib does not read a GET body: never reuse the stream
+    return HR::Unhandled;
+  }
+  if (!chunked && !has_length)
+    return refuse(ApiError{411, "A request body needs a Content-Length or Transfer-Encoding: chunked.",
+                           "invalid_request_error", "", "length_required"});
+  if (cfg.auth_required() && req.path.rfind("/v1/", 0) == 0) {
+    ApiError err;
+    if (!authenticate(req, &err)) return refuse(err);
+  }
+  return HR::Unhandled;
+}
+
+// The body through httplib's content reader (Content-Length or chunked, decoded), stopped as soon as it passes
+// max_body_bytes; nullopt with *err set when it is too large (413), too slow (408) or malformed (400).
+std::optional<std::string> HttpServer::Impl::read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                                                       ApiError* err) {
+  std::string body;
+  bool too_large = false;
+  const size_t limit = static_cast<size_t>(cfg.limits.max_body_bytes);
+  const bool ok = !req.is_multipart_form_data() && reader([&](const char* data, size_t n) {
+    if (body.size() + n > limit) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (ok) return body;
+  const ConnectionContext* c = GuardedServer::current();
+  const auto failure = c ? c->read_failure() : DeadlineStream::Failure::kNone;
+  if (req.is_multipart_form_data())
+    *err = ApiError{415, "multipart/form-data bodies are not accepted; send application/json.", "invalid_request_error",
+                    "", "unsupported_media_type"};
+  else if (too_large || failure == DeadlineStream::Failure::kTooLarge)
+    *err = body_too_large(cfg.limits.max_body_bytes);
+  else if (failure == DeadlineStream::Failure::kTimeout)
+    *err = ApiError{408, "The request body did not arrive within " + std::to_string(cfg.limits.body_timeout_s) + " s.",
+                    "invalid_request_error", "", "request_timeout"};
+  else
+    *err = invalid_request("The request body could not be read (malformed chunked encoding or content encoding).");
+  return std::nullopt;
+}
+
+void HttpServer::Impl::handle_metrics(const httplib::Request& req, httplib::Response& res) {
+  if (cfg.metrics_need_key()) {
+    const std::string key = bearer_key(req);
+    if (key.empty() || !cfg.is_operator_key(key)) {
+      const ApiError e = key.empty() || !cfg.tenant_for_key(key)
+                             ? invalid_api_key(!key.empty())
+                             : ApiError{403, "/metrics needs an operator key (operator_keys in the config), not a tenant's.",
+                                        "invalid_request_error", "", "operator_key_required"};
+      set_error(res, e);
+      log_error(req, e);
+      return;
+    }
+  }
+  HttpCounters hc;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    hc.responses_by_status = responses;
+    hc.in_flight = in_flight;
+    hc.draining = draining;
+  }
+  res.set_content(render_prometheus(engine.metrics(), hc), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res,
+                                         const httplib::ContentReader& reader, ApiKind kind) {
   auto log = std::make_shared<RequestLog>();
   log->method = req.method;
   log->path = req.path;
@@ -324,10 +457,16 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   const Tenant* tenant = authenticate(req, &err);
   if (!tenant) return fail(err);
   log->tenant = tenant->name;
+  ApiError body_err;
+  const std::optional<std::string> raw = read_body(req, reader, &body_err);
+  if (!raw) {
+    close_connection(res);  // the rest of the body is unread
+    return fail(body_err);
+  }
   std::shared_ptr<InFlight> flight = admit();
   if (!flight) return fail(shutting_down());
 
-  auto body = parse_json_body(req.body);
+  auto body = parse_json_body(*raw);
   if (!body.is_ok()) return fail(body.error());
   auto parsed = parse_completion_request(body.value(), kind);
   if (!parsed.is_ok()) return fail(parsed.error());
@@ -390,11 +529,19 @@ void HttpServer::Impl::respond_blocking(const httplib::Request& req, httplib::Re
   engine::RequestHandle& h = *flight->handle;
   std::string text;
   bool client_gone = false;
+  // cpp-httplib 0.11 cannot tell a non-streaming handler that its client left: the connection's socket is polled
+  // (EOF or error) every kEventPoll, and the request is cancelled through the engine's cancel path, as a stream's.
+  const ConnectionContext* conn = GuardedServer::current();
   auto last_check = Clock::now();
   for (;;) {
     auto ev = h.next(kEventPoll);
-    // (Debian's cpp-httplib 0.11 cannot tell a non-streaming handler that its client left; streams can.)
-    (void)last_check;
+    if (!client_gone && conn && Clock::now() - last_check >= kEventPoll) {
+      last_check = Clock::now();
+      if (conn->client_gone()) {
+        client_gone = true;
+        h.cancel();
+      }
+    }
     if (!ev) continue;
     text += ev->text;
     if (!ev->finished) continue;
@@ -517,6 +664,7 @@ Status HttpServer::bind() {
   impl_->bound_port = port == 0 ? impl_->http.bind_to_any_port(host) : (impl_->http.bind_to_port(host, port) ? port : -1);
   if (impl_->bound_port <= 0)
     return io_error("cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not available)");
+  impl_->http.set_listen_backlog(std::max(64, impl_->cfg.limits.max_connections));
   return Status::ok();
 }
 
@@ -556,6 +704,9 @@ void HttpServer::drain_and_stop(std::chrono::milliseconds grace, const std::func
   }
   s.stop_requested = true;
   const bool started = s.serve_started;
+  const ConnectionStats cs = s.http.stats();
+  std::fprintf(stderr, "kvshare serve: http: %llu connection(s) refused with 503 (over a cap), %llu closed at a read "
+               "timeout\n", static_cast<unsigned long long>(cs.rejected), static_cast<unsigned long long>(cs.timed_out));
   lk.unlock();
   if (started) {
     // stop() is a no-op before listening began: wait (bounded) until the listener runs.

@@ -3,14 +3,21 @@
 //   POST /v1/chat/completions, POST /v1/completions   JSON or SSE stream (data: {...}\n\n ... data: [DONE]\n\n)
 //   GET  /v1/models, /v1/models/{id}                  the served model
 //   GET  /health                                       200 {"status":"ok"}; 503 {"status":"draining"} on shutdown
-//   GET  /metrics                                      Prometheus text (prometheus.h)
+//   GET  /metrics                                      Prometheus text (prometheus.h); operator key when keys exist
 //
 // Auth: with keys configured every /v1 route needs "Authorization: Bearer <key>" (else 401); the key decides the
 // tenant and so the share domain that salts every cache key of the request. Clients cannot name a domain.
-// Errors are OpenAI error bodies: 400 bad input, 401 key, 404 model or route, 405 method, 413 body too large,
-// 429 queue full (Retry-After), 503 shutting down, 500 engine failure.
+// /metrics (every tenant's aggregate counts) needs an operator key (else 401, 403 for a tenant's key) unless the
+// config makes it public (ServerConfig::metrics_need_key).
+// Connections (guarded_server.h): capped in total and per client address (503 over a cap), header / body / idle
+// timeouts. What the headers decide is answered before any body byte is read (413 over max_body_bytes, 411, 401);
+// a body is read through a content reader that stops at max_body_bytes, chunked or not (413).
+// Errors are OpenAI error bodies: 400 bad input, 401 key, 403 not an operator key, 404 model or route, 405 method,
+// 408 body too slow, 411 no length, 413 body too large, 415 multipart, 429 queue full (Retry-After),
+// 503 shutting down or too many connections, 500 engine failure.
 // Cancellation: a streaming request whose client goes away (a write fails, or the socket is found closed while
-// waiting for tokens) is cancelled in the engine; so is a non-streaming one whose connection closes.
+// waiting for tokens) is cancelled in the engine; so is a non-streaming one whose connection closes (its socket is
+// polled for EOF every 100 ms while it waits).
 // Logging: one line per API request on stderr (tenant, status, prompt/cached/completion tokens, TTFT, total).
 //
 // Invariants: every admitted request is counted in flight from before it is submitted until its response is

@@ -23,8 +23,10 @@ from conftest import KVS_BIN, KVS_MODEL
 
 KEYS = {"acme": "sk-acme-0123456789", "initech": "sk-initech-0123456789", "globex": "sk-globex-0123456789",
         "probe": "sk-probe-0123456789", "outsider": "sk-outsider-0123456789"}
+OPERATOR_KEY = "sk-operator-0123456789"  # reads /metrics (a tenant's key may not)
 CONFIG = {
     "limits": {"max_body_bytes": 1 << 20, "default_max_tokens": 32, "shutdown_grace_s": 30},
+    "operator_keys": [OPERATOR_KEY],
     "tenants": [
         {"name": "acme", "api_keys": [KEYS["acme"]]},
         {"name": "initech", "api_keys": [KEYS["initech"]], "share_domain": "acme"},
@@ -101,8 +103,8 @@ class Server:
         return self.request("POST", path, body, h)
 
     def metrics(self):
-        status, _, body = self.request("GET", "/metrics")
-        assert status == 200
+        status, _, body = self.request("GET", "/metrics", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
+        assert status == 200, body
         out = {}
         for line in body.decode().splitlines():
             m = re.match(r"^kvshare_([a-z_]+) ([0-9.eE+-]+)$", line)
@@ -428,7 +430,7 @@ def test_no_leaked_blocks_and_still_serving(server):
     r = server.client().chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "Hi!"}],
                                                 max_tokens=4, temperature=0)
     assert r.choices[0].finish_reason in ("stop", "length")
-    status, _, body = server.request("GET", "/metrics")
+    status, _, body = server.request("GET", "/metrics", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
     text = body.decode()
     for name in ("kvshare_time_to_first_token_seconds_bucket", "kvshare_inter_token_latency_seconds_count",
                  "kvshare_e2e_request_latency_seconds_sum", "kvshare_kv_cache_usage_ratio",
