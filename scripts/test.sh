@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs (Debian packages, the model, the Python references), builds,
-# then runs the C++ unit tests (ctest) and the reference tests (pytest) against the real model.
-#   KVS_TEST_FULL=1  also runs the long evaluations (off by default).
+# then runs the C++ unit tests (ctest) and the reference tests (pytest) against the real model, then the
+# sanitizer checks: every libFuzzer target for a short time and the unit tests + a server test under
+# ASan+UBSan (clang, build-fuzz/; any finding fails the run).
+#   KVS_TEST_FULL=1      also runs the long evaluations (off by default).
+#   KVS_FUZZ_SECONDS=N   fuzzing time per target (default 20; 0 skips the sanitizer checks).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$KVS_ROOT"
@@ -17,3 +20,9 @@ log "C++ unit tests"
 ctest --test-dir "$KVS_BUILD" --output-on-failure -j "$KVS_JOBS"
 log "reference tests (transformers/torch, sacrebleu, rouge-score, openai client)"
 "$KVS_VENV/bin/python" -m pytest -q -s "$KVS_ROOT/tests/python" -p no:cacheprovider
+if [[ "${KVS_FUZZ_SECONDS:-20}" != 0 ]]; then
+  log "fuzzing (libFuzzer, ASan+UBSan): ${KVS_FUZZ_SECONDS:-20}s per target"
+  "$KVS_ROOT/scripts/fuzz.sh" --seconds "${KVS_FUZZ_SECONDS:-20}"
+  log "unit tests and a server test under ASan+UBSan"
+  "$KVS_ROOT/scripts/sanitize.sh"
+fi

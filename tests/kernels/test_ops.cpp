@@ -1,6 +1,7 @@
 // CPU op table vs the scalar references, for every weight type and every ISA this CPU can run
 // (each ISA forced with ScopedIsa). Weights are random blocks built directly (random f16 scales/mins, random
 // quants), activations random normal.
+#include <cpuid.h>
 #include <gtest/gtest.h>
 #include <immintrin.h>
 
@@ -116,11 +117,16 @@ class OpsIsa : public ::testing::TestWithParam<Isa> {
 };
 
 // ---- fp16 -------------------------------------------------------------------------------------------------------
+// CPUID leaf 1, ECX bit 29 (clang before 15 rejects "f16c" in __builtin_cpu_supports).
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+}
 __attribute__((target("f16c"))) float hw_h2f(uint16_t x) { return _cvtsh_ss(x); }
 __attribute__((target("f16c"))) uint16_t hw_f2h(float x) { return _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT); }
 
 TEST(Fp16, ExhaustiveToFp32MatchesF16C) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP();
+  if (!cpu_has_f16c()) GTEST_SKIP();
   for (uint32_t i = 0; i < 65536; ++i) {
     const float a = fp16_to_fp32(static_cast<uint16_t>(i)), b = hw_h2f(static_cast<uint16_t>(i));
     if (std::isnan(b)) {
@@ -132,7 +138,7 @@ TEST(Fp16, ExhaustiveToFp32MatchesF16C) {
 }
 
 TEST(Fp16, FromFp32MatchesF16C) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP();
+  if (!cpu_has_f16c()) GTEST_SKIP();
   std::mt19937 rng(7);
   std::uniform_int_distribution<uint32_t> bits;
   // random bit patterns (all exponents, NaNs, subnormals), plus every half's exact value and the midpoints.

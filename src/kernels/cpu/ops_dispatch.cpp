@@ -1,5 +1,7 @@
 // ISA choice (CPU features + KVS_ISA override) and the elementwise entry points of the op table.
 // Compiled for baseline x86-64: it only reads CPU features and calls through the chosen table.
+#include <cpuid.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -13,11 +15,18 @@ namespace kvs::kernels {
 
 namespace {
 
+// CPUID leaf 1, ECX bit 29 (clang before 15 rejects "f16c" in __builtin_cpu_supports). The OS support for the
+// YMM state it needs is the one __builtin_cpu_supports("avx2") already checks.
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+}
+
 bool cpu_has(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::kAvx512:
       return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
