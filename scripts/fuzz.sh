@@ -6,6 +6,7 @@
 #     --replay-findings  only run the kept reproducers of fuzz/findings/<target>/ (bugs in code owned
 #                        elsewhere, not yet fixed) and say which still fail; never fails itself
 #     target             fuzz_gguf fuzz_model_load fuzz_openai_api fuzz_tokenizer fuzz_chat_template fuzz_align
+#                        fuzz_sensitive_screen
 #                        (default: all)
 # Corpora: fuzz/corpus/<target>/ (committed seeds and regression inputs, read only), build-fuzz/seeds/<target>/
 # (GGUF seeds written by fuzz_make_seeds) and build-fuzz/corpus/<target>/ (what the fuzzer found, kept between
@@ -14,7 +15,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 source "$KVS_ROOT/scripts/sanitizer_build.sh"
-ALL=(fuzz_gguf fuzz_model_load fuzz_openai_api fuzz_tokenizer fuzz_chat_template fuzz_align)
+ALL=(fuzz_gguf fuzz_model_load fuzz_openai_api fuzz_tokenizer fuzz_chat_template fuzz_align fuzz_sensitive_screen)
 seconds=20 jobs="$KVS_JOBS" replay=0 targets=()
 while (($#)); do
   case "$1" in
