@@ -57,11 +57,7 @@ EditScript greedy_align(std::span<const int32_t> donor, std::span<const int32_t>
   detail::RawScript raw;
   detail::greedy_diff(donor.data(), static_cast<int64_t>(donor.size()), target.data(),
                       static_cast<int64_t>(target.size()), &raw);
-  EditScript s;
-  s.donor_len = static_cast<int32_t>(donor.size());
-  s.target_len = static_cast<int32_t>(target.size());
-  s.runs = detail::canonical_runs(raw.ops());
-  return s;
+  return detail::to_script(donor.size(), target.size(), raw);
 }
 
 }  // namespace kvs::align

@@ -144,11 +144,7 @@ std::optional<EditScript> myers_align(std::span<const int32_t> donor, std::span<
   if (!detail::myers_diff(donor.data(), static_cast<int64_t>(donor.size()), target.data(),
                           static_cast<int64_t>(target.size()), max_edit_distance, &raw))
     return std::nullopt;
-  EditScript s;
-  s.donor_len = static_cast<int32_t>(donor.size());
-  s.target_len = static_cast<int32_t>(target.size());
-  s.runs = detail::canonical_runs(raw.ops());
-  return s;
+  return detail::to_script(donor.size(), target.size(), raw);
 }
 
 }  // namespace kvs::align

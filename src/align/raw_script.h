@@ -44,6 +44,14 @@ class RawScript {
 
 // Raw ops -> canonical runs with positions (see the invariants above).
 std::vector<EditRun> canonical_runs(const std::vector<RawOp>& ops);
+// The script of `raw` aligning a donor of donor_len tokens to a target of target_len (not capped).
+inline EditScript to_script(size_t donor_len, size_t target_len, const RawScript& raw) {
+  EditScript s;
+  s.donor_len = static_cast<int32_t>(donor_len);
+  s.target_len = static_cast<int32_t>(target_len);
+  s.runs = canonical_runs(raw.ops());
+  return s;
+}
 
 // Common prefix / suffix length of a (n tokens) and b (m tokens).
 inline int64_t prefix_len(const int32_t* a, int64_t n, const int32_t* b, int64_t m) {

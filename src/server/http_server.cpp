@@ -150,6 +150,14 @@ void close_connection(httplib::Response& res) {
   res.set_header("Connection", "close");
 }
 
+void log_error(const httplib::Request& req, const ApiError& e) {
+  RequestLog log;
+  log.method = req.method;
+  log.path = req.path;
+  log.status = e.http_status;
+  log.error = e.message;
+  log.emit();
+}
 }  // namespace
 
 struct HttpServer::Impl {
@@ -301,12 +309,7 @@ void HttpServer::Impl::routes() {
       e = body_too_large(cfg.limits.max_body_bytes);
     }
     set_error(res, e);
-    RequestLog log;
-    log.method = req.method;
-    log.path = req.path;
-    log.status = res.status;
-    log.error = e.message;
-    log.emit();
+    log_error(req, e);
     return httplib::Server::HandlerResponse::Handled;
   }));
   http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
@@ -330,27 +333,12 @@ void HttpServer::Impl::handle_models(const httplib::Request& req, httplib::Respo
   if (!authenticate(req, &err) || (one && *one != model.id)) {
     if (one && err.message.empty()) err = model_not_found(*one);
     set_error(res, err);
-    RequestLog log;
-    log.method = req.method;
-    log.path = req.path;
-    log.status = err.http_status;
-    log.error = err.message;
-    log.emit();
+    log_error(req, err);
     return;
   }
   set_json(res, 200, one ? model_json(model.id, model.created) : models_list_json(model.id, model.created));
 }
 
-namespace {
-void log_error(const httplib::Request& req, const ApiError& e) {
-  RequestLog log;
-  log.method = req.method;
-  log.path = req.path;
-  log.status = e.http_status;
-  log.error = e.message;
-  log.emit();
-}
-}  // namespace
 
 // Runs after the headers, before any body byte is read: what can be refused from the headers alone is refused
 // here, and the connection closes after the answer (its body is never read): a declared body over the limit
