@@ -139,9 +139,11 @@ struct PackRegistry {
   std::map<const uint8_t*, Packed> packs;         // weight data -> its packed copy
   size_t total = 0;
 };
+// Never destroyed: a Model held in a static (tests, tools) is destroyed at exit, after any function-local static
+// constructed later than it, and its destructor still releases its ranges here.
 PackRegistry& registry() {
-  static PackRegistry r;
-  return r;
+  static PackRegistry* r = new PackRegistry;
+  return *r;
 }
 
 bool inside_range(const PackRegistry& r, const uint8_t* p, size_t bytes) {
