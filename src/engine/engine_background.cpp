@@ -52,9 +52,10 @@ bool Engine::drop_background() {
 bool Engine::step_background() {
   if (background_.empty()) return false;
   Sequence& seq = *background_.front();
-  const int64_t r = std::min<int64_t>(cfg_.background_repair_rows, seq.n_prompt - seq.repair_pos);
-  bool ok = r > 0;
-  if (ok) {
+  // Decode-stage repair may already have passed the prompt (then r = 0: it is exact, donate now).
+  const int64_t r = std::clamp<int64_t>(seq.n_prompt - seq.repair_pos, 0, cfg_.background_repair_rows);
+  bool ok = true;
+  if (r > 0) {
     const ScheduledRows rows{&seq, 0, r};
     const Status st = forward_only(std::span(&rows, 1));
     ok = st.is_ok();
