@@ -43,6 +43,7 @@ GgufWriter metadata_seed() {
 struct TinyLlama {
   std::string arch = "llama";
   int n_layer = 1;
+  uint32_t declared_layers = 0;  // block_count written to the file (0: n_layer); tensors exist for n_layer only
   bool tied = false;
   bool bias = false;
   DType matrix_type = DType::kF32;
@@ -54,7 +55,7 @@ GgufWriter llama_seed(const TinyLlama& o) {
   GgufWriter w;
   const std::string a = o.arch + ".";
   w.add_string("general.architecture", o.arch).add_string("general.name", "tiny")
-      .add_u32(a + "embedding_length", d).add_u32(a + "block_count", o.n_layer)
+      .add_u32(a + "embedding_length", d).add_u32(a + "block_count", o.declared_layers ? o.declared_layers : o.n_layer)
       .add_u32(a + "attention.head_count", n_head).add_u32(a + "attention.head_count_kv", n_head_kv)
       .add_u32(a + "feed_forward_length", ff).add_u32(a + "context_length", 64).add_u32(a + "vocab_size", vocab)
       .add_f32(a + "rope.freq_base", 10000.0f).add_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
@@ -114,5 +115,8 @@ int main(int argc, char** argv) {
   ok &= write(out / "fuzz_model_load" / "llama_tied_2_layers.gguf", llama_seed({.n_layer = 2, .tied = true}));
   ok &= write(out / "fuzz_model_load" / "qwen2_bias.gguf", llama_seed({.arch = "qwen2", .bias = true}));
   ok &= write(out / "fuzz_model_load" / "llama_q8_0.gguf", llama_seed({.matrix_type = DType::kQ8_0}));
+  // Regression seed of the fixed finding: block_count 2^31 with one layer's tensors (Weights::from_gguf once
+  // allocated ~141 GB for it); written here rather than committed, so the repository holds no model files.
+  ok &= write(out / "fuzz_model_load" / "block_count_2e31.gguf", llama_seed({.declared_layers = 1u << 31}));
   return ok ? 0 : 1;
 }
