@@ -50,11 +50,28 @@ struct EvalArgs {
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
+  std::string rag_passages = "1";  // rag: passages per prompt, "K" or "MIN-MAX"
   int64_t kv_mib = 1024;
   uint64_t seed = 20250214;
   bool sweep = true;
   double recompute_ratio = -1, similarity_threshold = -2;  // < 0 / < -1: the planner default
+  double adaptive_residual = 0.05, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
+  int refine_layer = 4;
+  double refine_widen = 2.0;
 };
+
+// "K" or "MIN-MAX" (1 <= MIN <= MAX <= 8).
+bool parse_passages(const std::string& s, int* lo, int* hi) {
+  int a = 0, b = 0;
+  char dash = 0, extra = 0;
+  const int got = std::sscanf(s.c_str(), "%d%c%d%c", &a, &dash, &b, &extra);
+  if (got == 1) b = a;
+  else if (got != 3 || dash != '-') return false;
+  if (a < 1 || b < a || b > 8) return false;
+  *lo = a;
+  *hi = b;
+  return true;
+}
 
 // --data flag, else the committed file under the source tree this binary was built from, else ./data/.
 std::string resolve_data_path(const std::string& flag) {
@@ -129,6 +146,10 @@ int make_requests(const EvalArgs& a, eval::WorkloadKind kind, std::string* data_
   wo.n = a.n;
   wo.seed = a.seed;
   wo.window = a.window;
+  if (!parse_passages(a.rag_passages, &wo.rag_passages_min, &wo.rag_passages_max)) {
+    std::fprintf(stderr, "error: --rag-passages must be K or MIN-MAX within 1-8, got '%s'\n", a.rag_passages.c_str());
+    return 2;
+  }
   auto requests = eval::make_workload(kind, data.value(), wo);
   if (!requests.is_ok()) {
     std::fprintf(stderr, "error: %s\n", requests.status().message().c_str());
@@ -201,6 +222,10 @@ int run_eval(const EvalArgs& a) {
   rc.kv_cache_mib = a.kv_mib;
   if (a.recompute_ratio >= 0) rc.planner.recompute_ratio = a.recompute_ratio;
   if (a.similarity_threshold >= -1) rc.planner.similarity_threshold = a.similarity_threshold;
+  rc.adaptive_residual = a.adaptive_residual;
+  rc.refine_layer = a.refine_layer;
+  rc.refine_widen = a.refine_widen;
+  if (a.adaptive_max_ratio >= 0) rc.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   if (Status st = rc.planner.validate(); !st.is_ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 2;
@@ -226,7 +251,8 @@ int run_eval(const EvalArgs& a) {
                          {"embedder", embedder_path},
                          {"data", data_path},
                          {"seed", a.seed},
-                         {"window", a.window}};
+                         {"window", a.window},
+                         {"rag_passages", a.rag_passages}};
   auto files = eval::write_report(result.value(), meta, a.out);
   if (!files.is_ok()) {
     std::fprintf(stderr, "error: %s\n", files.status().to_string().c_str());
@@ -276,6 +302,9 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
   sub->add_option("--kv-mib", a->kv_mib, "KV cache per engine in MiB")->check(CLI::Range(16, 1 << 20));
   sub->add_option("--seed", a->seed, "Workload seed");
+  sub->add_option("--rag-passages", a->rag_passages,
+                  "rag: passages per prompt, K or MIN-MAX (default 1; 2-4 gives 800-2,000-token prompts, 1-4 spans "
+                  "every length for the by-length table)");
   sub->add_option("--window", a->window, "Groups / passages in flight in the stream")->check(CLI::Range(1, 1000));
   sub->add_option("--recompute-ratio", a->recompute_ratio, "Planner r for the semantic mode (default 0.15)")
       ->check(CLI::Range(0.0, 1.0));
@@ -289,6 +318,19 @@ void add_eval(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 4096));
   sub->add_option("--repair-rows", a->repair_rows, "semantic-*repair: decode-stage repair rows per step (default 64)")
       ->check(CLI::Range(1, 1 << 16));
+  sub->add_option("--adaptive-residual", a->adaptive_residual,
+                  "semantic-*adaptive* modes: recompute until the mean relative deviation left is <= this, else fall "
+                  "back to full (default 0.05)")
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--refine-layer", a->refine_layer,
+                  "semantic-*gradual* modes: the later layer that filters the first selection (default 4)")
+      ->check(CLI::Range(2, 1024));
+  sub->add_option("--refine-widen", a->refine_widen,
+                  "semantic-*gradual* modes: candidates kept at the blend layer, as a multiple of k (default 2)")
+      ->check(CLI::Range(1.0, 64.0));
+  sub->add_option("--adaptive-max-ratio", a->adaptive_max_ratio, "Adaptive budget: the most candidates recomputed "
+                  "before falling back (default 0.5)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")
       ->check(CLI::Range(-1.0, 1.0));

@@ -36,11 +36,14 @@ struct ServeArgs {
   std::string host, config, model, embedder;
   bool no_semantic = false;
   double recompute_ratio = 0.15;
+  double adaptive_residual = 0.0, adaptive_max_ratio = 0.5;  // share::PlannerConfig's adaptive budget
   std::string deviation = "kv";
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
   double max_wait_beyond_fifo_s = 2.0;
   int blend_layer = 1;
+  int refine_layer = 0;
+  double refine_widen = 2.0;
   int edit_window = 0, edit_tail = 0, repair_rows = 0, background_repair_rows = 32;
   int port = 8080;
   int64_t kv_cache_mib = 0;
@@ -171,6 +174,8 @@ int run_serve(const ServeArgs& a) {
   // Semantic sharing (on by default): needs the sentence embedder (scripts/fetch_embedder.sh).
   std::unique_ptr<share::Embedder> embedder;
   ec.planner.recompute_ratio = a.recompute_ratio;
+  ec.planner.adaptive_residual = a.adaptive_residual;
+  ec.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
@@ -193,6 +198,8 @@ int run_serve(const ServeArgs& a) {
   ec.cache_aware = a.cache_aware;
   ec.max_wait_beyond_fifo_s = a.max_wait_beyond_fifo_s;
   ec.blend_layer = a.blend_layer;
+  ec.refine_layer = a.refine_layer;
+  ec.refine_widen = a.refine_widen;
   ec.planner.edit_window = a.edit_window;
   ec.planner.edit_tail = a.edit_tail;
   ec.repair_rows = a.repair_rows;
@@ -266,12 +273,28 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_flag("--no-semantic", a->no_semantic, "Disable semantic KV sharing (exact prefix caching only)");
   sub->add_option("--recompute-ratio", a->recompute_ratio, "Share of reused tokens recomputed by deviation (default 0.15)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--adaptive-residual", a->adaptive_residual,
+                  "Adaptive budget: recompute the fewest top-deviation tokens (at least --recompute-ratio) that leave a "
+                  "mean relative K/V deviation <= this in the reused KV; a request that cannot within "
+                  "--adaptive-max-ratio falls back to full prefill (default 0 = off)")
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--adaptive-max-ratio", a->adaptive_max_ratio,
+                  "Adaptive budget: the largest share of reused tokens recomputed before falling back (default 0.5)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
                   "(attention-weighted V deviation); default kv")
       ->check(CLI::IsMember({"kv", "attn-v"}));
   sub->add_option("--blend-layer", a->blend_layer,
                   "Layer whose K/V deviation selects the reused tokens to recompute (default 1; 1 .. n_layer-1)");
+  sub->add_option("--refine-layer", a->refine_layer,
+                  "Gradual filtering: a later layer whose K/V deviation filters the blend layer's selection (which "
+                  "then keeps --refine-widen x as many candidates); default 0 = off")
+      ->check(CLI::Range(0, 1024));
+  sub->add_option("--refine-widen", a->refine_widen,
+                  "Gradual filtering: candidates kept at the blend layer, as a multiple of the final selection "
+                  "(default 2)")
+      ->check(CLI::Range(1.0, 64.0));
   sub->add_option("--edit-window", a->edit_window,
                   "Edit-aware selection: always recompute this many reused tokens after each edit (default 0 = off)")
       ->check(CLI::Range(0, 4096));

@@ -25,23 +25,38 @@ Blend::Blend(share::ReusePlan plan, int32_t first, const BlendOptions& opt, cons
   if (opt_.scorer == share::DeviationScorer::kAttnV) dv_.assign(candidates_.size() * opt_.heads.n_head_kv, 0.0f);
   KVS_CHECK(opt_.n_layer > opt_.blend_layer);
   for (int32_t p : initial_.recompute.positions()) expected_selected_ += p >= first_;
-  if (!opt_.naive)
-    expected_selected_ += share::selection_size(static_cast<int64_t>(candidates_.size()),
-                                                opt_.recompute_ratio.value_or(opt_.planner.recompute_ratio),
-                                                opt_.planner.recompute_budget);
+  KVS_CHECK(opt_.refine_layer == 0 || (opt_.refine_layer > opt_.blend_layer && opt_.refine_layer < opt_.n_layer));
+  KVS_CHECK(opt_.refine_widen >= 1.0);
+  if (opt_.naive) return;
+  const int64_t n_cand = static_cast<int64_t>(candidates_.size());
+  const int64_t k = share::selection_size(n_cand, opt_.recompute_ratio.value_or(opt_.planner.recompute_ratio),
+                                          opt_.planner.recompute_budget);
+  expected_selected_ += k;
+  if (opt_.refine_layer > 0)
+    expected_extra_ = std::min<int64_t>(n_cand, static_cast<int64_t>(std::ceil(opt_.refine_widen * k))) - k;
+}
+
+int64_t Blend::phase_cost_layers() const {
+  switch (phase_) {
+    case Phase::kScore: return opt_.blend_layer + 1;
+    case Phase::kRefine: return opt_.refine_layer + 1;
+    default: return opt_.n_layer;
+  }
 }
 
 int64_t Blend::cost(int64_t take) const {
-  if (phase_ != Phase::kScore) return take * opt_.n_layer;
+  if (phase_ != Phase::kScore) return take * phase_cost_layers();
   const int64_t scoring = take * (opt_.blend_layer + 1);
   const bool one_chunk = scored_end_ == first_ && take == plan_.n_prompt - first_;
-  return scoring + (one_chunk ? expected_selected_ * (opt_.n_layer - opt_.blend_layer - 1) : 0);
+  if (!one_chunk) return scoring;
+  return scoring + expected_selected_ * (opt_.n_layer - opt_.blend_layer - 1) +
+         expected_extra_ * std::max(0, opt_.refine_layer - opt_.blend_layer);
 }
 
 int64_t Blend::rows_within(int64_t units, int64_t max_rows) const {
   const int64_t pending = std::min(pending_rows(), max_rows);
   if (pending <= 0) return 0;
-  if (phase_ != Phase::kScore) return std::min<int64_t>(pending, units / opt_.n_layer);
+  if (phase_ != Phase::kScore) return std::min<int64_t>(pending, units / phase_cost_layers());
   const int64_t take = std::min<int64_t>(pending, units / (opt_.blend_layer + 1));
   if (take == 0 || cost(take) <= units) return take;
   return take - 1;  // the whole blend as one chunk does not fit: score all but the last row now
@@ -50,6 +65,7 @@ int64_t Blend::rows_within(int64_t units, int64_t max_rows) const {
 int64_t Blend::pending_rows() const {
   switch (phase_) {
     case Phase::kScore: return plan_.n_prompt - scored_end_;
+    case Phase::kRefine: return static_cast<int64_t>(refine_rows_.size() - refine_done_);
     case Phase::kSelected: return static_cast<int64_t>(selected_.size() - selected_done_);
     case Phase::kDone: return 0;
   }
@@ -68,6 +84,13 @@ void Blend::next_rows(int64_t take, std::vector<int32_t>& pos, std::vector<uint8
     }
     return;
   }
+  if (phase_ == Phase::kRefine) {  // no logits: the selected rows run again through every layer
+    for (size_t i = refine_done_; i < refine_done_ + static_cast<size_t>(take); ++i) {
+      pos.push_back(refine_rows_[i]);
+      out.push_back(0);
+    }
+    return;
+  }
   for (size_t i = selected_done_; i < selected_done_ + static_cast<size_t>(take); ++i) {
     pos.push_back(selected_[i]);
     out.push_back(selected_[i] == last);
@@ -77,7 +100,11 @@ void Blend::next_rows(int64_t take, std::vector<int32_t>& pos, std::vector<uint8
 void Blend::commit() {
   if (phase_ == Phase::kScore) {
     scored_end_ += static_cast<int32_t>(chunk_);
-    if (scored_end_ == plan_.n_prompt) phase_ = one_chunk_ ? Phase::kDone : Phase::kSelected;
+    if (scored_end_ == plan_.n_prompt)
+      phase_ = one_chunk_ ? Phase::kDone : refining() ? Phase::kRefine : Phase::kSelected;
+  } else if (phase_ == Phase::kRefine) {
+    refine_done_ += static_cast<size_t>(chunk_);
+    if (refine_done_ == refine_rows_.size()) phase_ = Phase::kSelected;
   } else if (phase_ == Phase::kSelected) {
     selected_done_ += static_cast<size_t>(chunk_);
     if (selected_done_ == selected_.size()) phase_ = Phase::kDone;
@@ -101,6 +128,14 @@ const float* Blend::slot_v(int layer, int32_t p) const {
 
 std::optional<std::vector<int32_t>> Blend::on_layer_kv(int layer, std::span<const int32_t> pos, const float* q,
                                                        const float* k, const float* v) {
+  if (layer == opt_.refine_layer && refining() && (phase_ == Phase::kRefine || one_chunk_)) {
+    // Gradual filtering at R: the one-chunk path's kept rows, or a kRefine chunk.
+    score_refine(pos, k, v);
+    const bool last = phase_ == Phase::kScore || pos.back() == refine_rows_.back();
+    if (last) finish_refine();
+    if (phase_ == Phase::kRefine) return std::vector<int32_t>{};  // every row stops; the selected run again
+    return selected_;
+  }
   if (layer != opt_.blend_layer || phase_ != Phase::kScore) return std::nullopt;  // keep every row
   KVS_CHECK(!pos.empty() && pos.front() == scored_end_ && static_cast<int64_t>(pos.size()) == chunk_);
   if (!opt_.naive) score_chunk(pos, q, k, v);
@@ -164,10 +199,13 @@ std::vector<float> Blend::attn_v_rank(std::span<const int32_t> pos, const float*
 
 void Blend::select(std::span<const int32_t> pos, const float* k) {
   bool full = false;
+  pre_.clear();
+  k_final_ = 0;
   if (!opt_.naive) {
     const std::vector<float> rank = dv_.empty() ? std::vector<float>{} : attn_v_rank(pos, k);
     plan_ = initial_;
-    auto r = share::refine_with_deviation(plan_, scores_, opt_.planner, opt_.recompute_ratio, rank);
+    const double widen = opt_.refine_layer > 0 ? opt_.refine_widen : 1.0;
+    auto r = share::refine_with_deviation(plan_, scores_, opt_.planner, opt_.recompute_ratio, rank, widen, &k_final_);
     // An error here means inconsistent inputs: computing every row is always correct.
     full = !r.is_ok() || r.value() == share::RefineOutcome::kFellBack;
   }
@@ -177,6 +215,35 @@ void Blend::select(std::span<const int32_t> pos, const float* k) {
     for (int32_t p = first_; p < plan_.n_prompt; ++p) selected_.push_back(p);
     return;
   }
+  for (int32_t p : plan_.recompute.positions())
+    if (p >= first_) selected_.push_back(p);
+  if (opt_.refine_layer == 0) return;
+  for (int32_t p : plan_.recompute.positions())  // pre-selected = added by the selection, not the initial set
+    if (p >= first_ && !initial_.recompute.contains(p)) pre_.push_back(p);
+  refine_scores_.assign(pre_.size(), 0.0f);
+  refine_rows_ = selected_;
+  refine_done_ = 0;
+}
+
+void Blend::score_refine(std::span<const int32_t> pos, const float* k, const float* v) {
+  const share::HeadShape& hs = opt_.heads;
+  const int64_t kvd = hs.kv_dim();
+  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;
+  const int R = opt_.refine_layer;
+  for (size_t i = 0; i < pos.size(); ++i) {  // row i is pos[i] (the kept rows need not be contiguous)
+    auto it = std::lower_bound(pre_.begin(), pre_.end(), pos[i]);
+    if (it == pre_.end() || *it != pos[i]) continue;
+    refine_scores_[static_cast<size_t>(it - pre_.begin())] = share::relative_kv_deviation(
+        hs, k + static_cast<int64_t>(i) * kvd, v + static_cast<int64_t>(i) * kvd, slot_k(R, pos[i]), slot_v(R, pos[i]),
+        stride);
+  }
+}
+
+void Blend::finish_refine() {
+  const std::vector<int32_t> keep = share::select_top_k(refine_scores_, pre_, k_final_);
+  plan_ = initial_;
+  plan_.recompute.merge(keep);
+  selected_.clear();
   for (int32_t p : plan_.recompute.positions())
     if (p >= first_) selected_.push_back(p);
 }

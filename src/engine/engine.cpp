@@ -41,6 +41,11 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (blend_layer < 1 || blend_layer >= n_layer)
     return invalid_argument("blend_layer must be in [1, " + std::to_string(n_layer - 1) + "] for this model (got " +
                             std::to_string(blend_layer) + ")");
+  if (refine_layer != 0 && (refine_layer <= blend_layer || refine_layer >= n_layer))
+    return invalid_argument("refine_layer must be 0 (off) or in [" + std::to_string(blend_layer + 1) + ", " +
+                            std::to_string(n_layer - 1) + "] (after blend_layer) for this model (got " +
+                            std::to_string(refine_layer) + ")");
+  if (!(refine_widen >= 1.0 && refine_widen <= 64.0)) return invalid_argument("refine_widen must be in [1, 64]");
   return planner.validate();
 }
 

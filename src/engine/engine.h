@@ -79,6 +79,10 @@ struct EngineConfig {
   int32_t max_edit_distance = 1024;
   int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
+  // Gradual filtering (Blend's kRefine): 0 = off; else the selection at blend_layer keeps refine_widen x k
+  // candidates and this later layer's deviation keeps the top k of them.
+  int32_t refine_layer = 0;
+  double refine_widen = 2.0;
   bool cache_aware = true;           // admit the waiting request with the smallest predicted compute first
   double max_wait_beyond_fifo_s = 2.0;  // ... unless one has waited longer than this (then FIFO)
   int32_t max_prepare_per_step = 4;  // waiting requests embedded + matched to a donor per step

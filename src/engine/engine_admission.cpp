@@ -136,6 +136,8 @@ bool Engine::admit_semantic(Sequence& seq) {
   BlendOptions bo;
   bo.n_layer = static_cast<int32_t>(hp.n_layer);
   bo.blend_layer = cfg_.blend_layer;
+  bo.refine_layer = cfg_.refine_layer;
+  bo.refine_widen = cfg_.refine_widen;
   bo.scorer = seq.params.deviation.value_or(cfg_.deviation);
   bo.naive = seq.params.share_mode == ShareMode::kNaive;
   bo.planner = cfg_.planner;
@@ -205,6 +207,10 @@ void Engine::finish_blend(Sequence& seq) {
     std::vector<float> sorted(b.scores().begin(), b.scores().end());
     std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
     rep.deviation_median = sorted[sorted.size() / 2];
+    double left = 0;
+    for (size_t i = 0; i < b.candidates().size() && !fell_back; ++i)
+      if (!b.plan().recompute.contains(b.candidates()[i])) left += b.scores()[i];
+    rep.deviation_left = left / static_cast<double>(b.scores().size());
   }
   if (seq.params.share_mode != ShareMode::kNaive)
     rep.deviation = share::deviation_scorer_name(seq.params.deviation.value_or(cfg_.deviation));

@@ -57,6 +57,7 @@ struct ShareReport {
   int64_t recomputed_tokens = 0;   // prompt tokens computed through every layer
   int64_t total_tokens = 0;
   double deviation_median = 0;     // of the scored candidates (semantic)
+  double deviation_left = 0;       // mean deviation the reused KV keeps: sum over candidates not recomputed / all
   std::string deviation;           // scorer that ranked them: "kv" or "attn-v" (semantic; naive: empty)
   int64_t repaired_after_tokens = -1;  // decode-stage repair made the KV exact after this many tokens (-1: never)
   int64_t shareable_tokens = -1;   // donation policy: leading prompt tokens others may reuse (-1: all of them)

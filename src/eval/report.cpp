@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "eval/length_view.h"
+
 namespace kvs::eval {
 
 namespace {
@@ -69,6 +71,7 @@ nlohmann::json row_json(const RequestOutcome& r) {
                         {"reused_tokens", u.share.reused_tokens},
                         {"recomputed_tokens", u.share.recomputed_tokens},
                         {"deviation_median", u.share.deviation_median},
+                        {"deviation_left", u.share.deviation_left},
                         {"deviation", u.share.deviation}}},
                       {"rouge_l_vs_full", r.rouge_vs_full},
                       {"bleu_vs_full", r.bleu_vs_full},
@@ -108,6 +111,21 @@ std::string fmt(const char* f, double v) {
 }
 
 std::string pct(double v) { return fmt("%.0f%%", 100.0 * v); }
+
+// The settings of the -gradual / -adaptive modes, when the run has any.
+std::string mode_settings(const EvalResult& r) {
+  bool gradual = false, adaptive = false;
+  for (const auto& m : r.modes) {
+    gradual |= m.spec.gradual;
+    adaptive |= m.spec.adaptive;
+  }
+  std::string s;
+  if (gradual) s += " (gradual: refined at layer " + std::to_string(r.refine_layer) + " from " + fmt("%g", r.refine_widen) + "x)";
+  if (adaptive)
+    s += " (adaptive: deviation left <= " + fmt("%.3f", r.adaptive_residual) + ", at most " +
+         fmt("%.2f", r.planner.adaptive_max_ratio) + " recomputed)";
+  return s;
+}
 
 // The fidelity table: one row per mode, then the sweep's.
 void fidelity_table(std::ostringstream& s, const EvalResult& r) {
@@ -182,6 +200,60 @@ std::string terminal_line(const std::string& gnuplot) {
                                                      : "set terminal png size 960,540\n";
 }
 
+// The Pareto plot (fidelity vs TTFT and vs reuse: one point per mode and swept r) and, when prompts span several
+// length buckets, speedup and ROUGE-L against prompt length. False (err set) when gnuplot fails.
+bool draw_extra(const std::string& gnuplot, const std::string& term, const EvalResult& r, const fs::path& dir,
+                const std::string& base, ReportFiles& files, std::string* err) {
+  {
+    const fs::path png = dir / (base + "_pareto.png");
+    std::ostringstream s;
+    s << term << "set output " << quote_gnuplot(png.string()) << "\n$d << EOD\n";
+    auto point = [&](const ModeResult& m) {
+      s << quote_gnuplot(m.spec.name) << " " << m.summary.ttft_p50 << " " << m.summary.reuse_rate << " "
+        << m.summary.rouge_vs_full << " " << m.summary.first_token_agreement << "\n";
+    };
+    for (const auto& m : r.modes) point(m);
+    for (const auto& m : r.sweep) point(m);
+    s << "EOD\nset multiplot layout 1,2 title "
+      << quote_gnuplot("kvshare eval (" + r.workload + "): fidelity vs cost, one point per mode / r") << "\n"
+      << "set grid\nset ylabel 'ROUGE-L vs full'\nset yrange [0:1.08]\nunset key\n"
+      << "set xlabel 'TTFT p50 (ms)'\nset xrange [0:*]\n"
+      << "plot $d using 2:4 with points pt 7 ps 1.3 lc rgb '#3b7dd8', '' using 2:4:1 with labels offset 0,0.8 "
+         "font ',8'\n"
+      << "set xlabel 'reuse rate'\nset xrange [0:1]\n"
+      << "plot $d using 3:4 with points pt 7 ps 1.3 lc rgb '#59a14f', '' using 3:4:1 with labels offset 0,0.8 "
+         "font ',8'\nunset multiplot\n";
+    if (!run_gnuplot(gnuplot, s.str(), err)) return false;
+    files.plots.push_back(png.string());
+  }
+  const std::vector<LengthBucket> v = length_view(r);
+  if (v.size() < 2) return true;
+  const fs::path png = dir / (base + "_length.png");
+  std::ostringstream s;
+  s << term << "set output " << quote_gnuplot(png.string()) << "\n";
+  std::string plot_speed, plot_rouge;
+  for (size_t m = 1; m < r.modes.size(); ++m) {
+    s << "$m" << m << " << EOD\n";
+    for (const LengthBucket& b : v)
+      s << b.nominal << " " << b.cells[m].speedup << " " << b.cells[m].rouge_vs_full << "\n";
+    s << "EOD\n";
+    const std::string sep = plot_speed.empty() ? "" : ", ";
+    plot_speed += sep + "$m" + std::to_string(m) + " using 1:2 with linespoints pt 7 title " +
+                  quote_gnuplot(r.modes[m].spec.name);
+    plot_rouge += sep + "$m" + std::to_string(m) + " using 1:3 with linespoints pt 7 title " +
+                  quote_gnuplot(r.modes[m].spec.name);
+  }
+  if (plot_speed.empty()) return true;
+  s << "set multiplot layout 1,2 title " << quote_gnuplot("kvshare eval (" + r.workload + "): by prompt length")
+    << "\nset grid\nset logscale x 2\nset xlabel 'prompt tokens (bucket)'\nset xrange [280:4600]\n"
+    << "set key top left\nset ylabel 'TTFT speedup vs full (x)'\nset yrange [0:*]\nplot " << plot_speed << "\n"
+    << "set key bottom left\nset ylabel 'ROUGE-L vs full'\nset yrange [0:1.05]\nplot " << plot_rouge
+    << "\nunset multiplot\n";
+  if (!run_gnuplot(gnuplot, s.str(), err)) return false;
+  files.plots.push_back(png.string());
+  return true;
+}
+
 Status draw_plots(const EvalResult& r, const fs::path& dir, ReportFiles& files) {
   const std::string gnuplot = find_on_path("gnuplot");
   if (gnuplot.empty()) {
@@ -232,6 +304,7 @@ Status draw_plots(const EvalResult& r, const fs::path& dir, ReportFiles& files) 
     }
     files.plots.push_back(png.string());
   }
+  if (!draw_extra(gnuplot, term, r, dir, base, files, &err)) files.plot_warning = err;
   return Status::ok();
 }
 
@@ -263,7 +336,11 @@ nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
                   {"similarity_threshold", r.planner.similarity_threshold},
                   {"min_saving", r.planner.min_saving},
                   {"guard_threshold", r.planner.guard_threshold},
-                  {"guard_quantile", r.planner.guard_quantile}};
+                  {"guard_quantile", r.planner.guard_quantile},
+                  {"adaptive_residual", r.adaptive_residual},
+                  {"adaptive_max_ratio", r.planner.adaptive_max_ratio},
+                  {"refine_layer", r.refine_layer},
+                  {"refine_widen", r.refine_widen}};
   j["common_prefix_tokens"] = r.common_prefix_tokens;
   j["definitions"] = {
       {"ttft", "ms from just before Engine::submit (embedding included) to the first token; response-cache hit: "
@@ -323,6 +400,7 @@ std::string markdown_report(const EvalResult& r, const nlohmann::json& meta) {
     << fmt("%.0f", r.requests.empty() ? 0.0 : static_cast<double>(total_prompt) / r.requests.size())
     << " tokens, shared template prefix " << r.common_prefix_tokens << " tokens), greedy, max_tokens "
     << r.max_tokens << ", sequential; planner r = " << fmt("%.2f", r.planner.recompute_ratio)
+    << mode_settings(r)
     << ", similarity threshold " << fmt("%.2f", r.planner.similarity_threshold) << "; split " << r.split
     << (r.split == "all" ? "" : " (MedQuAD focus: tune and test are disjoint)");
   if (meta.contains("model")) s << "; model `" << meta["model"].get<std::string>() << "`";
@@ -358,6 +436,7 @@ std::string markdown_report(const EvalResult& r, const nlohmann::json& meta) {
        "embedding. Quality is measured against the `full` run's answers (ROUGE-L F1 mean, corpus BLEU 13a), "
        "ROUGE-L vs ref against the MedQuAD answer.\n";
   if (!r.modes.empty()) fidelity_table(s, r);
+  s << length_table(r);
   return s.str();
 }
 

@@ -6,6 +6,8 @@
 //                                   printed by the CLI)
 //   OUT/eval_<workload>_ttft.png    TTFT p50 / p90 per mode                     (gnuplot, when installed)
 //   OUT/eval_<workload>_sweep.png   ROUGE-L / first-token agreement vs r, TTFT p50 vs r
+//   OUT/eval_<workload>_pareto.png  ROUGE-L vs full against TTFT p50 and reuse rate, one point per mode and r
+//   OUT/eval_<workload>_length.png  speedup and ROUGE-L vs prompt length (when prompts span length buckets)
 // Plots are drawn by piping a script to `gnuplot` (pngcairo terminal, else png); when gnuplot is not on PATH
 // they are skipped with a warning (not an error).
 //

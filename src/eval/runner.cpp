@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <thread>
 #include <sstream>
@@ -78,9 +79,14 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
   engine::EngineConfig ec;
   if (spec && spec->repair) ec.repair_rows = cfg.repair_rows;
   if (spec && spec->background) ec.background_repair_rows = 32;
+  if (spec && spec->gradual) {
+    ec.refine_layer = cfg.refine_layer;
+    ec.refine_widen = cfg.refine_widen;
+  }
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
+  if (spec && spec->adaptive) ec.planner.adaptive_residual = cfg.adaptive_residual;
   ec.deviation = cfg.deviation;
   ec.prefix_cache = caching;
   ec.semantic = caching;
@@ -89,25 +95,46 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
 
 }  // namespace
 
+// "semantic" followed by options in this order: -attn, -edit, -gradual, -adaptive, -repair (or -bg).
+static std::optional<ModeSpec> parse_semantic_mode(const std::string& name) {
+  static const std::vector<std::string> kOptions = {"attn", "edit", "gradual", "adaptive", "repair", "bg"};
+  if (name.rfind("semantic", 0) != 0) return std::nullopt;
+  ModeSpec m{name, ModeKind::kSemantic, -1, std::nullopt};
+  size_t at = 8, next = 0;  // next: the first option still allowed
+  while (at < name.size()) {
+    if (name[at] != '-') return std::nullopt;
+    const size_t end = std::min(name.find('-', at + 1), name.size());
+    const std::string opt = name.substr(at + 1, end - at - 1);
+    auto it = std::find(kOptions.begin() + static_cast<std::ptrdiff_t>(next), kOptions.end(), opt);
+    if (it == kOptions.end()) return std::nullopt;
+    next = static_cast<size_t>(it - kOptions.begin()) + 1;
+    if (opt == "attn") m.deviation = share::DeviationScorer::kAttnV;
+    m.edit_aware |= opt == "edit";
+    m.gradual |= opt == "gradual";
+    m.adaptive |= opt == "adaptive";
+    m.repair |= opt == "repair";
+    m.background |= opt == "bg";
+    at = end;
+  }
+  if (m.repair && m.background) return std::nullopt;
+  return m;
+}
+
 Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
   static const std::vector<std::pair<std::string, ModeKind>> kNames = {
-      {"full", ModeKind::kFull},   {"prefix", ModeKind::kPrefix},           {"semantic", ModeKind::kSemantic},
-      {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic},
-      {"semantic-edit", ModeKind::kSemantic}, {"semantic-repair", ModeKind::kSemantic},
-      {"semantic-edit-repair", ModeKind::kSemantic}, {"semantic-bg", ModeKind::kSemantic}};
+      {"full", ModeKind::kFull}, {"prefix", ModeKind::kPrefix}, {"naive", ModeKind::kNaive},
+      {"response-cache", ModeKind::kResponseCache}};
   std::vector<ModeSpec> out;
   std::set<std::string> seen;
   for (const auto& name : split_list(list)) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& p) { return p.first == name; });
-    if (it == kNames.end())
-      return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, semantic-edit, "
-                              "semantic-repair, semantic-edit-repair, semantic-bg, naive, response-cache)");
+    std::optional<ModeSpec> sem = it == kNames.end() ? parse_semantic_mode(name) : std::nullopt;
+    if (it == kNames.end() && !sem)
+      return invalid_argument("unknown mode '" + name + "' (full, prefix, naive, response-cache, or semantic with "
+                              "options in this order: -attn -edit -gradual -adaptive -repair|-bg, e.g. "
+                              "semantic-edit-repair)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
-    out.push_back({name, it->second, -1, std::nullopt});
-    if (name == "semantic-attn") out.back().deviation = share::DeviationScorer::kAttnV;
-    out.back().edit_aware = name.find("-edit") != std::string::npos;
-    out.back().repair = name.find("repair") != std::string::npos;
-    out.back().background = name == "semantic-bg";
+    out.push_back(sem ? *sem : ModeSpec{name, it->second, -1, std::nullopt});
   }
   if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1, std::nullopt});
   std::stable_partition(out.begin(), out.end(), [](const ModeSpec& m) { return m.kind == ModeKind::kFull; });
@@ -467,6 +494,9 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
   out.n_threads = cfg_.n_threads;
   out.kv_cache_mib = cfg_.kv_cache_mib;
   out.planner = cfg_.planner;
+  out.refine_layer = cfg_.refine_layer;
+  out.refine_widen = cfg_.refine_widen;
+  out.adaptive_residual = cfg_.adaptive_residual;
   out.requests = requests;
   size_t lcp = P.front().size();
   for (const auto& p : P) {

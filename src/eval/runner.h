@@ -9,6 +9,9 @@
 //   semantic-attn   semantic ranked by the attention-weighted V deviation.
 //   semantic-edit   semantic + edit-aware selection (edit_window tokens after each edit, the last edit_tail).
 //   semantic-repair semantic + decode-stage repair (repair_rows spare rows per step); semantic-edit-repair both.
+//   semantic-gradual   semantic + gradual filtering (refine_layer, refine_widen: EngineConfig).
+//   semantic-adaptive  semantic + adaptive budget (adaptive_residual: PlannerConfig).
+//                   Options combine in the order -attn -edit -gradual -adaptive -repair|-bg (parse_modes).
 //   semantic-bg     semantic + background repair (EngineConfig::background_repair_rows = 32): after each request
 //                   the runner waits, untimed, until the engine has no repair pending (a service's idle time
 //                   between questions), so semantically served prompts become exact donors (new content).
@@ -83,6 +86,8 @@ struct ModeSpec {
   bool edit_aware = false;   // semantic-edit*: RunnerConfig's edit_window / edit_tail
   bool repair = false;       // semantic-*repair: decode-stage repair with RunnerConfig's repair_rows
   bool background = false;   // semantic-bg: background repair, with idle time between requests (see above)
+  bool gradual = false;      // semantic-*gradual*: gradual filtering at RunnerConfig's refine_layer
+  bool adaptive = false;     // semantic-*adaptive*: adaptive budget with RunnerConfig's adaptive_residual
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an
@@ -100,6 +105,9 @@ struct RunnerConfig {
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // default scorer (semantic, sweep)
   int32_t edit_window = 2, edit_tail = 6;  // semantic-edit, semantic-edit-repair
   int32_t repair_rows = 64;                // semantic-repair, semantic-edit-repair
+  int32_t refine_layer = 4;                // semantic-*gradual*: the second scoring layer
+  double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
+  double adaptive_residual = 0.05;         // semantic-*adaptive*: the residual deviation target
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
 };
@@ -162,6 +170,8 @@ struct EvalResult {
   int32_t n_threads = 0;
   int64_t kv_cache_mib = 0;
   share::PlannerConfig planner;
+  int32_t refine_layer = 0;            // RunnerConfig's, for the -gradual / -adaptive modes
+  double refine_widen = 0, adaptive_residual = 0;
   int64_t common_prefix_tokens = 0;
   std::vector<EvalRequest> requests;
   std::vector<int64_t> prompt_tokens;  // (requests)

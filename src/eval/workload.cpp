@@ -70,6 +70,43 @@ EvalRequest make_rag_request(const RagItem& item, int use, int index, uint64_t s
   return r;
 }
 
+// A request over a set of passages (workload.h, rag with rag_passages_max > 1).
+EvalRequest make_rag_set_request(std::span<const RagItem* const> set, int use, int index, uint64_t seed) {
+  const int size = static_cast<int>(set.size());
+  const RagItem& asked = *set[use % size];
+  EvalRequest r;
+  r.key = "m" + std::to_string(set[0]->id);
+  r.use = use;
+  r.index = index;
+  r.question = (use / size) % 2 == 1 && !asked.question2.empty() ? asked.question2 : asked.question;
+  std::string text = user_preamble(seed, index) + "\n\nReference passages:";
+  for (int i = 0; i < size; ++i) text += "\n[" + std::to_string(i + 1) + "] " + set[i]->passage + "\n";
+  r.share_text = text + "\nQuestion: " + r.question;
+  r.messages = {{"system", kRagSystemPrompt}, {"user", r.share_text}};
+  r.reference = asked.passage;
+  return r;
+}
+
+void make_rag_sets(const EvalData& data, const WorkloadOptions& opt, std::vector<EvalRequest>& out) {
+  const auto order = shuffled(static_cast<int>(data.rag.size()), opt.seed);
+  const int span = opt.rag_passages_max - opt.rag_passages_min + 1;
+  std::vector<std::vector<const RagItem*>> sets;
+  for (size_t i = 0, j = 0;; ++j) {
+    const size_t size = static_cast<size_t>(opt.rag_passages_min + static_cast<int>(j % span));
+    if (i + size > order.size()) break;
+    std::vector<const RagItem*> set;
+    for (size_t k = 0; k < size; ++k) set.push_back(&data.rag[order[i + k]]);
+    sets.push_back(std::move(set));
+    i += size;
+  }
+  for (size_t w = 0; w < sets.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {
+    const size_t w_end = std::min(sets.size(), w + opt.window);
+    for (int use = 0; use < opt.rag_uses; ++use)
+      for (size_t i = w; i < w_end && static_cast<int>(out.size()) < opt.n; ++i)
+        out.push_back(make_rag_set_request(sets[i], use, static_cast<int>(out.size()), opt.seed));
+  }
+}
+
 // One step of a growing session (workload.h): which of the session's passages, in order, and which is asked.
 struct GrowingStep {
   std::array<int, 3> passages;  // indices into the session's four; -1 = none
@@ -201,6 +238,8 @@ Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData
   if (opt.n < 1) return invalid_argument("n must be at least 1");
   if (opt.window < 1) return invalid_argument("window must be at least 1");
   if (opt.rag_uses < 1) return invalid_argument("rag_uses must be at least 1");
+  if (opt.rag_passages_min < 1 || opt.rag_passages_max < opt.rag_passages_min || opt.rag_passages_max > 8)
+    return invalid_argument("rag passages per prompt must be a range within 1-8");
   std::vector<EvalRequest> out;
   out.reserve(opt.n);
   if (kind == WorkloadKind::kParaphrase) {
@@ -227,6 +266,8 @@ Result<std::vector<EvalRequest>> make_workload(WorkloadKind kind, const EvalData
     }
   } else if (kind == WorkloadKind::kGrowing) {
     make_growing(data, opt, out);
+  } else if (opt.rag_passages_max > 1) {
+    make_rag_sets(data, opt, out);
   } else {
     const auto order = shuffled(static_cast<int>(data.rag.size()), opt.seed);
     for (size_t w = 0; w < order.size() && static_cast<int>(out.size()) < opt.n; w += opt.window) {

@@ -14,6 +14,12 @@
 //   document, or its own when there is none; later uses alternate), every use with a fresh preamble, so a
 //   later request finds a donor holding the same passage at a shifted position.
 //   reference = the passage (the MedQuAD answer it was cut from).
+//   With rag_passages_max > 1 (`kvshare eval --rag-passages 2-4`, longer prompts): requests carry sets of
+//   passages instead of one, "<preamble>\n\nReference passages:\n[1] <p>\n\n[2] <p>...\n\nQuestion: <q>"; set j
+//   holds rag_passages_min + j % (max - min + 1) consecutive passages of the shuffled order, each set is used
+//   rag_uses times like a passage (use u asks passage u % size, its second question on every other round), so a
+//   later request finds a donor with the same passages behind a preamble of another length.
+//   key = "m<first passage id>"; reference = the asked passage.
 // growing (reuse coverage: content that grows and recombines): sessions of four passages A, B, C, D; a session
 //   asks, each time behind a fresh preamble and with the system prompt of rag,
 //     [A] qA, [A] qA', [A B] qB, [A B] qB', [A B C] qC, [A B C] qC', [B D] qD, [C A] qA'
@@ -67,6 +73,7 @@ struct WorkloadOptions {
   uint64_t seed = 20250214;
   int window = 4;              // groups / passages in flight
   int rag_uses = 3;            // requests per passage (rag)
+  int rag_passages_min = 1, rag_passages_max = 1;  // passages per rag prompt (1, 1: one, as before)
 };
 
 struct EvalRequest {

@@ -435,6 +435,7 @@ json share_report_json(const engine::ShareReport& r) {
     j["donor_similarity"] = r.similarity;
     j["edit_script"] = r.edit_script;
     j["deviation_median"] = r.deviation_median;
+    j["deviation_left"] = r.deviation_left;
     if (!r.deviation.empty()) j["deviation"] = r.deviation;
     if (r.repaired_after_tokens >= 0) j["repaired_after_tokens"] = r.repaired_after_tokens;
   }

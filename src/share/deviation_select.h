@@ -10,6 +10,7 @@
 //  - results are sorted ascending by position.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,6 +35,20 @@ int64_t selection_size(int64_t n, double ratio, int64_t budget = -1);
 // REQUIRES: scores.size() == positions.size(); positions unique; ratio in [0, 1].
 std::vector<int32_t> select_by_deviation(std::span<const float> scores, std::span<const int32_t> positions,
                                          double ratio, int64_t budget = -1);
+
+// The same order, with the count given: the k highest-ranked positions, sorted ascending. REQUIRES: 0 <= k <= n.
+std::vector<int32_t> select_top_k(std::span<const float> scores, std::span<const int32_t> positions, int64_t k);
+
+// Adaptive budget: the smallest k in [k_min, k_max] whose residual deviation
+//   residual(k) = (sum of `deviation` over the candidates NOT among the k highest by `rank`) / n
+// is <= target (the mean deviation left in the reused KV after the top k are recomputed), or nullopt when even
+// k_max leaves more than target (the request is predicted to miss: the caller falls back to full prefill).
+// rank: what the selection orders by (may be `deviation` itself); deviation: the relative K/V deviation the
+// target is stated in (NaN / inf count as +infinity: never left in the cache). n = 0 -> 0.
+// REQUIRES: rank.size() == deviation.size() == positions.size(); 0 <= k_min <= k_max <= n; target >= 0.
+std::optional<int64_t> adaptive_selection_size(std::span<const float> rank, std::span<const float> deviation,
+                                               std::span<const int32_t> positions, int64_t k_min, int64_t k_max,
+                                               double target);
 
 // Nearest-rank quantile: the ceil(q * n)-th smallest score (q = 0 -> min, 0.5 -> lower median, 1 -> max);
 // NaN counts as +infinity. REQUIRES: scores non-empty, q in [0, 1].

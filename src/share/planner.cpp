@@ -42,6 +42,8 @@ Status PlannerConfig::validate() const {
   if (!(guard_threshold >= 0.0)) return invalid_argument("guard_threshold must be >= 0 (+inf disables the guard)");
   if (!in_unit(guard_quantile)) return invalid_argument("guard_quantile must be in [0, 1]");
   if (edit_window < 0 || edit_tail < 0) return invalid_argument("edit_window and edit_tail must be >= 0");
+  if (!(adaptive_residual >= 0.0)) return invalid_argument("adaptive_residual must be >= 0 (0 = off)");
+  if (!in_unit(adaptive_max_ratio)) return invalid_argument("adaptive_max_ratio must be in [0, 1]");
   return Status::ok();
 }
 
@@ -113,8 +115,11 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
 }
 
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
-                                            std::optional<double> ratio, std::span<const float> rank) {
+                                            std::optional<double> ratio, std::span<const float> rank, double widen,
+                                            int64_t* selected_k) {
   KVS_RETURN_IF_ERROR(cfg.validate());
+  if (!(widen >= 1.0)) return invalid_argument("widen must be >= 1");
+  if (selected_k) *selected_k = 0;
   if (plan.mode != ReuseMode::kSemantic) return RefineOutcome::kNothingToDo;
   const double r = ratio.value_or(cfg.recompute_ratio);
   if (!in_unit(r)) return invalid_argument("recompute_ratio must be in [0, 1]");
@@ -125,7 +130,17 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
   if (!rank.empty() && rank.size() != cand.size())
     return invalid_argument("got " + std::to_string(rank.size()) + " rank scores for " + std::to_string(cand.size()) +
                             " candidates");
-  if (should_fall_back(scores, cfg.guard_threshold, cfg.guard_quantile)) {
+  std::span<const float> order = rank.empty() ? scores : rank;
+  const int64_t n_cand = static_cast<int64_t>(cand.size());
+  int64_t k = selection_size(n_cand, r, cfg.recompute_budget);
+  bool miss = should_fall_back(scores, cfg.guard_threshold, cfg.guard_quantile);
+  if (!miss && cfg.adaptive_residual > 0.0) {
+    const int64_t k_max = std::max(k, selection_size(n_cand, cfg.adaptive_max_ratio, cfg.recompute_budget));
+    const std::optional<int64_t> ka = adaptive_selection_size(order, scores, cand, k, k_max, cfg.adaptive_residual);
+    if (ka) k = *ka;
+    miss = !ka;
+  }
+  if (miss) {
     ReusePlan full = full_plan(plan.n_prompt);
     full.fell_back = true;
     full.donor_id = plan.donor_id;
@@ -133,8 +148,9 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
     plan = std::move(full);
     return RefineOutcome::kFellBack;
   }
-  const std::vector<int32_t> sel = select_by_deviation(rank.empty() ? scores : rank, cand, r, cfg.recompute_budget);
-  plan.recompute.merge(sel);
+  if (selected_k) *selected_k = k;
+  const int64_t wide = std::min<int64_t>(n_cand, static_cast<int64_t>(std::ceil(widen * static_cast<double>(k) - 1e-9)));
+  plan.recompute.merge(select_top_k(order, cand, wide));
   return RefineOutcome::kSelected;
 }
 

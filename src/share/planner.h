@@ -23,7 +23,8 @@
 //
 // After the first layer (refine_with_deviation): if should_fall_back(scores, guard_threshold,
 // guard_quantile) the plan becomes a full prefill (fell_back = true); else the top-r candidates by deviation
-// join the recompute set.
+// join the recompute set (adaptive budget: the top k, k chosen from the scores; no k reaching the target falls
+// back as the guard does).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -51,6 +52,14 @@ struct PlannerConfig {
   // 0, 0 = off (CacheBlend's selection alone).
   int32_t edit_window = 0;
   int32_t edit_tail = 0;
+  // Adaptive budget (adaptive_selection_size in deviation_select.h): with adaptive_residual > 0 the selection
+  // recomputes the fewest top-ranked candidates, at least r of them and at most adaptive_max_ratio, that leave a
+  // mean relative deviation <= adaptive_residual in the reused KV; a request that cannot reach it within
+  // adaptive_max_ratio is predicted to miss the fidelity target and falls back to full (a second, per-request
+  // guard). 0 = off (a fixed r). The planner prices a plan at r (the floor); the scheduler charges the rest when
+  // the selection is known.
+  double adaptive_residual = 0.0;
+  double adaptive_max_ratio = 0.5;
 
   Status validate() const;
 };
@@ -94,8 +103,11 @@ enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
 // kFellBack: the guard fired, plan is now full_plan(n) with fell_back = true (donor_id and script kept for
 // logs). kSelected: the top-r candidates were added to plan.recompute. kNothingToDo: not a semantic plan.
 // ratio: per-request r (nullopt: cfg.recompute_ratio).
+// widen >= 1 (gradual filtering): the top min(C, ceil(widen * k)) join the recompute set instead of the top k, for
+// a later layer to filter down to k; *selected_k (when given) receives k (0 after a fall-back).
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
                                             std::optional<double> ratio = std::nullopt,
-                                            std::span<const float> rank = {});
+                                            std::span<const float> rank = {}, double widen = 1.0,
+                                            int64_t* selected_k = nullptr);
 
 }  // namespace kvs::share

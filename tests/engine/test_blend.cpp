@@ -175,6 +175,32 @@ TEST_P(BlendTest, OneChunkAndChunkedPathsAgree) {
   }
 }
 
+// Gradual filtering: the blend layer keeps widen x k candidates, a later layer keeps k of them. Both paths (one
+// chunk, with the drop at R inside the forward; chunked, through kRefine) give the same bits; the final selection
+// has the plain selection's size; widen = 1 is the plain selection exactly.
+TEST_P(BlendTest, GradualFilteringPathsAgree) {
+  BlendOptions plain;
+  plain.recompute_ratio = 0.15;
+  plain.planner.guard_threshold = std::numeric_limits<double>::infinity();
+  const Result_ base = run_blend(1000, plain);
+  BlendOptions o = plain;
+  o.refine_layer = 2;  // the tiny model has 3 layers
+  o.refine_widen = 1.0;
+  const Result_ same_k = run_blend(1000, o);
+  EXPECT_TRUE(same(same_k.logits, base.logits)) << "widen 1 filters nothing";
+  o.refine_widen = 3.0;
+  const Result_ one = run_blend(1000, o);
+  EXPECT_EQ(one.steps, 1);
+  EXPECT_EQ(one.recomputed, base.recomputed) << "the final selection keeps k";
+  EXPECT_TRUE(same(one.scores, base.scores)) << "the blend layer's scores are the plain ones";
+  for (int64_t chunk : {int64_t{5}, int64_t{16}}) {
+    Result_ c = run_blend(chunk, o);
+    EXPECT_TRUE(same(c.logits, one.logits)) << "chunk " << chunk;
+    EXPECT_EQ(c.recomputed, one.recomputed);
+    EXPECT_GT(c.steps, run_blend(chunk, plain).steps) << "the chunked path runs kRefine";
+  }
+}
+
 TEST_P(BlendTest, RowsComeInPositionOrderWithinTheBudget) {
   BlendOptions o;
   o.recompute_ratio = 0.3;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -88,6 +89,52 @@ TEST(Workload, RagReusesPassagesBehindDifferentPreambles) {
   std::set<size_t> lengths;
   for (int i = 0; i < 40; ++i) lengths.insert(user_preamble(o.seed, i).size());
   EXPECT_GT(lengths.size(), 10u) << "preambles vary in length";
+}
+
+// rag with 2-4 passages: sets of consecutive passages, each set used rag_uses times with the same passages in the
+// same order behind a fresh preamble, asking the set's passages in turn.
+TEST(Workload, RagPassageSetsRepeatTheirPassagesInOrder) {
+  EvalData d = synthetic_data();
+  for (int i = 8; i < 24; ++i) {  // 24 passages: sets of 2, 3, 4, 2, 3, 4, ...
+    RagItem r = d.rag[i % 8];
+    r.id = i;
+    r.passage = "Passage " + std::to_string(i) + " text. " + std::string(150, 'y');
+    d.rag.push_back(r);
+  }
+  WorkloadOptions o;
+  o.n = 18;
+  o.window = 2;
+  o.rag_passages_min = 2;
+  o.rag_passages_max = 4;
+  auto w = make_workload(WorkloadKind::kRag, d, o);
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  std::map<std::string, std::vector<std::string>> passages_of;  // key -> passage list of its first request
+  std::map<std::string, int> uses;
+  std::set<size_t> set_sizes;
+  for (const auto& r : *w) {
+    const auto head = r.share_text.find("\n\nReference passages:");
+    ASSERT_NE(head, std::string::npos);
+    std::vector<std::string> ps;
+    for (int k = 1; k <= 8; ++k) {
+      const auto at = r.share_text.find("\n[" + std::to_string(k) + "] ");
+      if (at == std::string::npos) break;
+      ps.push_back(r.share_text.substr(at + 5, r.share_text.find('\n', at + 5) - at - 5));
+    }
+    ASSERT_GE(ps.size(), 2u);
+    ASSERT_LE(ps.size(), 4u);
+    set_sizes.insert(ps.size());
+    EXPECT_NE(std::find(ps.begin(), ps.end(), r.reference), ps.end()) << "the asked passage is in the prompt";
+    EXPECT_EQ(ps[r.use % ps.size()], r.reference);
+    EXPECT_NE(r.share_text.find("\nQuestion: " + r.question), std::string::npos);
+    if (passages_of.count(r.key)) EXPECT_EQ(passages_of[r.key], ps) << "same passages, same order";
+    else passages_of[r.key] = ps;
+    EXPECT_EQ(r.use, uses[r.key]++);
+  }
+  EXPECT_EQ(set_sizes, (std::set<size_t>{2, 3, 4}));
+  for (const auto& [k, n] : uses) EXPECT_EQ(n, 3);
+  o.rag_passages_min = 3;
+  o.rag_passages_max = 2;
+  EXPECT_FALSE(make_workload(WorkloadKind::kRag, d, o).is_ok());
 }
 
 // growing: sessions of four passages, eight steps; prompts extend earlier ones (their passages in order) and
