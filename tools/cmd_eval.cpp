@@ -55,7 +55,7 @@ struct EvalArgs {
   uint64_t seed = 20250214;
   bool sweep = true;
   double recompute_ratio = -1, similarity_threshold = -2;  // < 0 / < -1: the planner default
-  double adaptive_residual = 0.05, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
+  double adaptive_residual = 0.02, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
   int refine_layer = 4;
   double refine_widen = 2.0;
 };
@@ -289,8 +289,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
-                  "Comma-separated: full,prefix,semantic,semantic-attn,semantic-edit,semantic-repair,"
-                  "semantic-edit-repair,semantic-bg,naive,response-cache (full always runs)");
+                  "Comma-separated: full, prefix, naive, response-cache, semantic[-attn][-edit][-gradual][-adaptive]"
+                  "[-repair|-bg] (e.g. semantic-edit-repair; full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");
@@ -320,7 +320,7 @@ void add_eval(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 1 << 16));
   sub->add_option("--adaptive-residual", a->adaptive_residual,
                   "semantic-*adaptive* modes: recompute until the mean relative deviation left is <= this, else fall "
-                  "back to full (default 0.05)")
+                  "back to full (default 0.02)")
       ->check(CLI::Range(0.0, 100.0));
   sub->add_option("--refine-layer", a->refine_layer,
                   "semantic-*gradual* modes: the later layer that filters the first selection (default 4)")

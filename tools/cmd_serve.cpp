@@ -35,16 +35,20 @@ struct ServeArgs {
   std::string precision = "f32";
   std::string host, config, model, embedder;
   bool no_semantic = false;
-  double recompute_ratio = 0.15;
-  double adaptive_residual = 0.0, adaptive_max_ratio = 0.5;  // share::PlannerConfig's adaptive budget
+  // Sharing defaults: the engine's and planner's own (so `kvshare eval`'s `semantic` mode runs what serve runs),
+  // except background repair, which only a server with idle time between requests has use for.
+  double recompute_ratio = share::PlannerConfig{}.recompute_ratio;
+  double adaptive_residual = share::PlannerConfig{}.adaptive_residual;
+  double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
   std::string deviation = "kv";
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
   double max_wait_beyond_fifo_s = 2.0;
-  int blend_layer = 1;
-  int refine_layer = 0;
-  double refine_widen = 2.0;
-  int edit_window = 0, edit_tail = 0, repair_rows = 0, background_repair_rows = 32;
+  int blend_layer = engine::EngineConfig{}.blend_layer;
+  int refine_layer = engine::EngineConfig{}.refine_layer;
+  double refine_widen = engine::EngineConfig{}.refine_widen;
+  int edit_window = share::PlannerConfig{}.edit_window, edit_tail = share::PlannerConfig{}.edit_tail;
+  int repair_rows = engine::EngineConfig{}.repair_rows, background_repair_rows = 32;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;

@@ -107,7 +107,7 @@ struct RunnerConfig {
   int32_t repair_rows = 64;                // semantic-repair, semantic-edit-repair
   int32_t refine_layer = 4;                // semantic-*gradual*: the second scoring layer
   double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
-  double adaptive_residual = 0.05;         // semantic-*adaptive*: the residual deviation target
+  double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
 };

@@ -278,6 +278,16 @@ TEST(RunnerParsing, ModesSweepAndPercentile) {
   EXPECT_EQ((*a)[1].deviation, share::DeviationScorer::kAttnV);
   EXPECT_FALSE(parse_modes("full,bogus").is_ok());
   EXPECT_FALSE(parse_modes("prefix,prefix").is_ok());
+  // Semantic options compose, in a fixed order.
+  auto c = parse_modes("semantic-edit-gradual-adaptive-repair,semantic-bg");
+  ASSERT_TRUE(c.is_ok()) << c.status().message();
+  const ModeSpec& x = (*c)[1];
+  EXPECT_TRUE(x.edit_aware && x.gradual && x.adaptive && x.repair);
+  EXPECT_FALSE(x.background || x.deviation.has_value());
+  EXPECT_TRUE((*c)[2].background && !(*c)[2].repair);
+  for (const char* bad : {"semantic-repair-edit", "semantic-repair-bg", "semantic-foo", "semantic-", "semanticx",
+                          "semantic-edit-edit"})
+    EXPECT_FALSE(parse_modes(bad).is_ok()) << bad;
   auto s = parse_sweep("0,15,100");
   ASSERT_TRUE(s.is_ok());
   EXPECT_EQ(*s, (std::vector<double>{0.0, 0.15, 1.0}));
