@@ -404,6 +404,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
   ev.finished = true;
   ev.finish_reason = reason;
   ev.usage = seq.usage;
+  record_finished(seq, reason);
   ev.error = error;
   // Metrics first, so a client that reads them after its final event sees its blocks returned.
   metrics_.update([&](MetricsSnapshot& s) {
@@ -416,6 +417,26 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
     s.kv_blocks_cached = kv_->pool().num_cached();
   });
   seq.handle->push(std::move(ev));
+}
+
+void Engine::record_finished(const Sequence& seq, const std::string& reason) {
+  try {
+    RequestRecord r;
+    r.id = seq.handle->id();
+    r.request_id = seq.params.request_id;
+    r.tenant = seq.params.tenant;
+    r.domain = seq.params.domain;
+    r.finished_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+    r.finish_reason = reason;
+    r.prompt.assign(seq.tokens.begin(), seq.tokens.begin() + static_cast<std::ptrdiff_t>(seq.n_prompt));
+    r.usage = seq.usage;
+    r.trace = seq.trace;
+    requests_.add(std::move(r));
+  } catch (const std::exception& e) {  // the log is for the dashboard: the request itself goes on
+    std::fprintf(stderr, "kvshare engine: request %llu not logged: %s\n",
+                 static_cast<unsigned long long>(seq.handle->id()), e.what());
+  }
 }
 
 void Engine::fail(Sequence& seq, const std::string& where, const std::exception& e) {

@@ -30,6 +30,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "engine/metrics.h"
+#include "engine/request_log.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
@@ -128,6 +129,8 @@ class Engine : private SchedulerHost {
   int64_t max_context() const { return max_ctx_; }
   const model::Model& model() const { return model_; }
   const tok::Tokenizer& tokenizer() const { return tok_; }
+  // The most recent finished requests with their sharing traces (the dashboard). Thread-safe.
+  const RequestLog& request_log() const { return requests_; }
 
  private:
   struct Batch;  // one forward's inputs (engine.cpp)
@@ -144,6 +147,7 @@ class Engine : private SchedulerHost {
   void commit_repair(Sequence& seq, int64_t repair, int64_t take);
   void finish(Sequence& seq, const std::string& reason, const Status& error = Status::ok());
   void fail(Sequence& seq, const std::string& where, const std::exception& e);
+  void record_finished(const Sequence& seq, const std::string& reason);  // into requests_ (never throws)
   void emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits = {});
   void reap_finished();
   void update_gauges();
@@ -181,6 +185,7 @@ class Engine : private SchedulerHost {
   const share::Embedder* embedder_ = nullptr;
   std::unique_ptr<share::DonorStore> donors_;
   EngineMetrics metrics_;
+  RequestLog requests_;
   Scheduler sched_;
   uint64_t donor_generation_ = 1;  // bumped when donors are added or truncated: a waiting request's donor is stale
 

@@ -152,9 +152,16 @@ bool Engine::admit_semantic(Sequence& seq) {
   rep.donor_id = choice->donor.donor_id;
   rep.similarity = choice->donor.similarity;
   rep.edit_script = choice->donor.script.to_string(16);
-  if (const share::Donor* d = donors_->get(static_cast<uint64_t>(choice->donor.donor_id)))
+  seq.trace.reset();
+  seq.trace.runs = choice->donor.script.runs;
+  seq.trace.exact_prefix = choice->donor.script.exact_prefix();
+  if (const share::Donor* d = donors_->get(static_cast<uint64_t>(choice->donor.donor_id))) {
     seq.contains_donor = choice->donor.script.deleted() == 0 &&
                          choice->donor.script.kept() == static_cast<int64_t>(d->tokens.size());
+    const size_t n = std::min(d->tokens.size(), static_cast<size_t>(choice->donor.script.donor_len));
+    seq.trace.donor_tokens.assign(d->tokens.begin(), d->tokens.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  if (seq.trace.donor_tokens.size() != static_cast<size_t>(choice->donor.script.donor_len)) seq.trace.runs.clear();
   rep.total_tokens = seq.n_prompt;
   seq.blend = std::make_unique<Blend>(std::move(choice->plan), first.value(), bo, kv_->storage(), seq.table);
   return true;
@@ -183,6 +190,8 @@ AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
     seq.usage.share.reused_tokens = seq.n_computed;
     seq.usage.share.total_tokens = seq.n_prompt;
     seq.usage.share.recomputed_tokens = seq.n_prompt - seq.n_computed;
+    seq.trace.reset();
+    seq.trace.exact_prefix = static_cast<int32_t>(seq.n_computed);
   }
   if (!seq.admitted_once && use_prefix) {
     metrics_.update([&](MetricsSnapshot& s) {
@@ -226,6 +235,11 @@ void Engine::finish_blend(Sequence& seq) {
       s.semantic_recomputed_tokens += recomputed;
     }
   });
+  seq.trace.recomputed.clear();  // the reused positions selection recomputed (all of them after a fall-back)
+  for (const align::EditRun& run : seq.trace.runs)
+    if (run.op == align::EditOp::kKeep)
+      for (int32_t p = run.dst; p < run.dst + run.n; ++p)
+        if (fell_back || b.plan().recompute.contains(p)) seq.trace.recomputed.push_back(p);
   const int64_t first = b.first();
   seq.blend.reset();
   seq.n_computed = seq.n_prompt;
@@ -282,7 +296,7 @@ void Engine::maybe_donate(Sequence& seq) {
     if (!seq.donation.truncated && static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
       if (auto tail = kv_->publish_tail(seq.table, seq.params.domain, prompt)) blocks.push_back(*tail);
     drain_evictions();  // publish_tail allocates
-    donors_->add(seq.params.domain, prompt, blocks, embedding);
+    seq.trace.donated_as = static_cast<int64_t>(donors_->add(seq.params.domain, prompt, blocks, embedding));
     ++donor_generation_;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvshare engine: request %llu not registered as a donor: %s\n",

@@ -32,6 +32,7 @@ struct RequestParams {
   bool ignore_eos = false;
   uint64_t domain = 0;             // share domain: salts every cache key (set by the server, never the client)
   std::string tenant;              // for logs and metrics
+  std::string request_id;          // the API's response id (logs, the request log); may be empty
   ShareMode share_mode = ShareMode::kAuto;
   std::string share_text;          // text whose embedding finds donors (empty: no semantic sharing)
   std::vector<float> embedding;    // of share_text; computed by the engine at admission when empty

@@ -15,6 +15,7 @@
 
 #include "engine/donation_policy.h"
 #include "engine/request.h"
+#include "engine/request_log.h"
 #include "engine/sampler.h"
 #include "engine/text_stream.h"
 #include "kv/block_table.h"
@@ -40,6 +41,7 @@ struct Sequence {
   Utf8Assembler utf8;
   StopMatcher stops;
   Usage usage;
+  SharingTrace trace;  // per token: what the admission that computed the prompt reused (the request log)
   bool admitted_once = false;
   bool scheduled_once = false;
   bool stops_hit = false;  // a stop string matched (its text is withheld)

@@ -15,6 +15,8 @@
 
 // Our own limit (limits.max_body_bytes, set_payload_max_length) applies to every body, form-encoded or not.
 #define CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH (size_t{1} << 30)
+#include "server/auth_header.h"
+#include "server/dashboard/dashboard_routes.h"
 #include "server/guarded_server.h"
 #include "server/openai_api.h"
 #include "server/prometheus.h"
@@ -106,19 +108,7 @@ void set_json(httplib::Response& res, int status, const json& body) {
 void set_error(httplib::Response& res, const ApiError& e) { set_json(res, e.http_status, error_json(e)); }
 
 // "Bearer <key>" (scheme case-insensitive) -> key; "" when absent or another scheme.
-std::string bearer_key(const httplib::Request& req) {
-  std::string h = req.get_header_value("Authorization");
-  auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  h.erase(h.begin(), std::find_if(h.begin(), h.end(), not_space));
-  h.erase(std::find_if(h.rbegin(), h.rend(), not_space).base(), h.end());
-  if (h.size() < 7) return "";
-  std::string scheme = h.substr(0, 6);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "bearer" || !std::isspace(static_cast<unsigned char>(h[6]))) return "";
-  std::string key = h.substr(7);
-  key.erase(key.begin(), std::find_if(key.begin(), key.end(), not_space));
-  return key;
-}
+std::string bearer_key(const httplib::Request& req) { return bearer_key_of(req.get_header_value("Authorization")); }
 
 std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -208,6 +198,7 @@ struct HttpServer::Impl {
   int64_t in_flight = 0;                        // GUARDED_BY(mu)
   std::set<engine::RequestHandle*> handles;     // GUARDED_BY(mu): submitted, response not done
   std::map<int, uint64_t> responses;            // GUARDED_BY(mu): HTTP status -> count
+  std::unique_ptr<Dashboard> dashboard;         // its routes' state (set by routes())
   GuardedServer http;                           // last: destroyed first, before the state its handlers use
 };
 
@@ -297,6 +288,7 @@ void HttpServer::Impl::routes() {
     else set_json(res, 200, json{{"status", "ok"}});
   });
   http.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) { handle_metrics(req, res); });
+  dashboard = std::make_unique<Dashboard>(http, cfg, engine);  // /dashboard, /dashboard/api/* (dashboard_routes.h)
   // Errors httplib produces itself (unknown route, body too large, malformed request) get an OpenAI body too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error body
@@ -493,6 +485,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
     p.share_text = r.prompt;
   }
   p.tenant = tenant->name;
+  const std::string response_id = new_id(kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-");
+  p.request_id = response_id;
   auto submitted = engine.submit(std::move(p));
   if (!submitted.is_ok()) {
     const Status& s = submitted.status();
@@ -505,7 +499,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   }
   attach(*flight, submitted.value());
 
-  ResponseMeta meta{new_id(kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-"), unix_now(), model.id, r.share_report};
+  ResponseMeta meta{response_id, unix_now(), model.id, r.share_report};
   log->id = meta.id;
   log->stream = r.stream;
   if (r.stream) return respond_stream(res, kind, meta, r.include_usage, std::move(flight), std::move(log));

@@ -4,6 +4,7 @@
 //   GET  /v1/models, /v1/models/{id}                  the served model
 //   GET  /health                                       200 {"status":"ok"}; 503 {"status":"draining"} on shutdown
 //   GET  /metrics                                      Prometheus text (prometheus.h); operator key when keys exist
+//   GET  /dashboard, /dashboard/api/*                  the operator dashboard (dashboard/dashboard_routes.h)
 //
 // Auth: with keys configured every /v1 route needs "Authorization: Bearer <key>" (else 401); the key decides the
 // tenant and so the share domain that salts every cache key of the request. Clients cannot name a domain.
