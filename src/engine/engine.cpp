@@ -73,6 +73,7 @@ Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const
   } else {
     cfg_.semantic = false;
   }
+  open_disk_tier();
   pool_ = std::make_unique<ThreadPool>(cfg.n_threads > 0 ? cfg.n_threads : ThreadPool::default_threads());
   metrics_.update([&](MetricsSnapshot& s) {
     s.kv_blocks_total = kv_->pool().num_usable();
@@ -130,7 +131,11 @@ void Engine::shutdown(bool cancel_inflight) {
   if (thread_.joinable()) thread_.join();
 }
 
-MetricsSnapshot Engine::metrics() const { return metrics_.snapshot(); }
+MetricsSnapshot Engine::metrics() const {
+  MetricsSnapshot s = metrics_.snapshot();
+  add_disk_metrics(s);
+  return s;
+}
 
 void Engine::loop() {
   for (;;) {
