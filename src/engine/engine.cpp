@@ -37,6 +37,8 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (repair_rows < 0) return invalid_argument("repair_rows must not be negative");
   if (background_repair_rows < 0) return invalid_argument("background_repair_rows must not be negative");
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
+  if (!disk_cache_dir.empty() && !(disk_cache_gib > 0)) return invalid_argument("disk_cache_gib must be positive");
+  if (!disk_cache_dir.empty() && disk_segment_bytes == 0) return invalid_argument("disk_segment_bytes must be positive");
   // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
   if (blend_layer < 1 || blend_layer >= n_layer)
     return invalid_argument("blend_layer must be in [1, " + std::to_string(n_layer - 1) + "] for this model (got " +

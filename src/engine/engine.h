@@ -190,6 +190,7 @@ class Engine : private SchedulerHost {
   // Reads one stored block into a fresh pool block and caches it under its key; nullopt on a miss / failure.
   std::optional<kv::BlockId> promote_block(const kv::BlockKey& key, std::span<const int32_t> tokens);
   void add_disk_metrics(MetricsSnapshot& s) const;
+  void remember_ram_donor(uint64_t content_key, uint64_t ram_id);
 
   const model::Model& model_;
   const tok::Tokenizer& tok_;

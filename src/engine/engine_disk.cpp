@@ -60,6 +60,13 @@ void Engine::open_disk_tier() {
                static_cast<unsigned long long>(s.segments), static_cast<double>(s.usage_bytes) / (1 << 20));
 }
 
+// Bounded: entries of donors that left the RAM store are dropped once they outnumber the live ones.
+void Engine::remember_ram_donor(uint64_t content_key, uint64_t ram_id) {
+  ram_donor_of_[content_key] = ram_id;
+  if (ram_donor_of_.size() <= 2 * donors_->size() + 64) return;
+  std::erase_if(ram_donor_of_, [this](const auto& kv) { return donors_->get(kv.second) == nullptr; });
+}
+
 void Engine::flush_disk() {
   if (disk_) disk_->flush();
 }
@@ -71,7 +78,7 @@ void Engine::demote_donor(uint64_t ram_id, uint64_t domain, std::span<const int3
   store::DonorRecord rec;
   rec.domain = domain;
   rec.content_key = store::donor_content_key(domain, prompt);
-  ram_donor_of_[rec.content_key] = ram_id;
+  remember_ram_donor(rec.content_key, ram_id);
   if (disk_->has_donor(rec.content_key)) return;
   rec.tokens.assign(prompt.begin(), prompt.end());
   rec.embedding.assign(embedding.begin(), embedding.end());
@@ -156,7 +163,7 @@ void Engine::promote_donor(Sequence& seq) {
   const size_t n_tok = std::min(rec->tokens.size(), blocks.size() * static_cast<size_t>(bs));
   if (resident) donors_->retire(ram->second);
   const uint64_t id = donors_->add(rec->domain, std::span(rec->tokens).first(n_tok), blocks, rec->embedding);
-  ram_donor_of_[ck] = id;
+  remember_ram_donor(ck, id);
   ++donor_generation_;
   seq.promoted_donor = id;
   seq.promoted_blocks += read;
