@@ -11,7 +11,7 @@
 #           n per workload (200 for the issue's figures), max_tokens 64
 #   length  rag with 1-4 passages on the test split: the by-length table and plot (400 / 800 / 1,600 tokens)
 # Results: DIR/<stage>-<workload>[-<setting>]/eval_<workload>.{md,json,png}; the Markdown tables are printed.
-# Time: unloaded 2 cores, tune at n=60 is about 40 minutes, test at n=200 about an hour.
+# KVS_BIN: the kvshare binary (default build/kvshare). Time: unloaded 2 cores, tune at n=60 is about 40 minutes, test at n=200 about an hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=all n=60 threads=2 out=eval_out/fidelity
@@ -24,8 +24,8 @@ while [[ $# -gt 0 ]]; do
     *) echo "usage: $0 [--stage tune|test|length|all] [--n N] [--threads T] [--out DIR]" >&2; exit 1 ;;
   esac
 done
-bin=build/kvshare
-[[ -x "$bin" ]] || { echo "build/kvshare missing: run scripts/build.sh" >&2; exit 1; }
+bin="${KVS_BIN:-build/kvshare}"
+[[ -x "$bin" ]] || { echo "$bin missing: run scripts/build.sh" >&2; exit 1; }
 
 run() {  # run NAME ARGS...: one eval into $out/NAME, its Markdown printed
   local name="$1"; shift

@@ -57,6 +57,8 @@ struct ServeArgs {
   double header_timeout_s = 0, body_timeout_s = 0, idle_timeout_s = 0;
   int64_t max_body_bytes = 0;
   bool metrics_public = false;
+  std::string disk_cache;       // --disk-cache DIR (empty: RAM only)
+  double disk_cache_gib = 4.0;  // --disk-cache-gib
   // Which flags were given (they override the config file).
   bool host_set = false, port_set = false, kv_set = false, threads_set = false, batch_set = false, running_set = false,
        waiting_set = false;
@@ -208,6 +210,8 @@ int run_serve(const ServeArgs& a) {
   ec.planner.edit_tail = a.edit_tail;
   ec.repair_rows = a.repair_rows;
   ec.background_repair_rows = a.background_repair_rows;
+  ec.disk_cache_dir = a.disk_cache;
+  ec.disk_cache_gib = a.disk_cache_gib;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
     if (!spec.is_ok()) {
@@ -222,6 +226,11 @@ int run_serve(const ServeArgs& a) {
     return 2;
   }
   engine::Engine engine(*L.model, *L.tokenizer, ec, embedder.get());
+  if (!engine.disk_status().is_ok()) {
+    std::fprintf(stderr, "error: --disk-cache %s: %s\n", a.disk_cache.c_str(), engine.disk_status().message().c_str());
+    engine.shutdown(/*cancel_inflight=*/true);
+    return 1;
+  }
   const double grace_s = cfg.limits.shutdown_grace_s;
   server::HttpServer http(cfg, engine, served);
   if (Status s = http.bind(); !s.is_ok()) {
@@ -338,6 +347,11 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.1, 3600.0));
   sub->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body, chunked or not; larger get 413 (default 1 MiB)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  sub->add_option("--disk-cache", a->disk_cache,
+                  "Disk tier directory: donors' KV blocks and records are written there (crash-safe segments) and "
+                  "read back when evicted from RAM or after a restart (default: RAM only)");
+  sub->add_option("--disk-cache-gib", a->disk_cache_gib, "Disk tier budget in GiB, oldest segments deleted first (default 4)")
+      ->check(CLI::Range(0.001, 1e6));
   sub->add_flag("--metrics-public", a->metrics_public,
                 "Serve /metrics without a key even when API keys are configured (default: operator key needed)");
   sub->callback([a, sub, &exit_code] {

@@ -37,6 +37,8 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (repair_rows < 0) return invalid_argument("repair_rows must not be negative");
   if (background_repair_rows < 0) return invalid_argument("background_repair_rows must not be negative");
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
+  if (!disk_cache_dir.empty() && !(disk_cache_gib > 0)) return invalid_argument("disk_cache_gib must be positive");
+  if (!disk_cache_dir.empty() && disk_segment_bytes == 0) return invalid_argument("disk_segment_bytes must be positive");
   // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
   if (blend_layer < 1 || blend_layer >= n_layer)
     return invalid_argument("blend_layer must be in [1, " + std::to_string(n_layer - 1) + "] for this model (got " +
@@ -78,6 +80,7 @@ Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const
   } else {
     cfg_.semantic = false;
   }
+  open_disk_tier();
   pool_ = std::make_unique<ThreadPool>(cfg.n_threads > 0 ? cfg.n_threads : ThreadPool::default_threads());
   metrics_.update([&](MetricsSnapshot& s) {
     s.kv_blocks_total = kv_->pool().num_usable();
@@ -135,7 +138,11 @@ void Engine::shutdown(bool cancel_inflight) {
   if (thread_.joinable()) thread_.join();
 }
 
-MetricsSnapshot Engine::metrics() const { return metrics_.snapshot(); }
+MetricsSnapshot Engine::metrics() const {
+  MetricsSnapshot s = metrics_.snapshot();
+  add_disk_metrics(s);
+  return s;
+}
 
 void Engine::loop() {
   for (;;) {

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
@@ -39,6 +40,7 @@
 #include "share/donor_store.h"
 #include "share/embedder/embedder.h"
 #include "share/planner.h"
+#include "store/disk_tier.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::engine {
@@ -98,6 +100,13 @@ struct EngineConfig {
   // waiting request or a dry pool drops every pending repair first: it never costs a request latency or blocks.
   int32_t background_repair_rows = 0;
   int32_t max_background = 8;  // finished prompts kept for background repair (oldest dropped first)
+  // Disk tier (engine_disk.cpp): with a directory, every donation is also written to segment files there
+  // (write-on-donate), a donor or prefix block evicted from RAM is promoted back from disk when a request needs
+  // it, and a restarted engine rebuilds its disk index from the segments. Empty: RAM only.
+  std::string disk_cache_dir;
+  double disk_cache_gib = 4.0;                   // segment bytes kept on disk (oldest segments deleted first)
+  uint64_t disk_segment_bytes = uint64_t{64} << 20;
+  bool disk_fsync = true;                        // fdatasync after each donation's records
   // Test and benchmark seams (engine thread; keep them cheap).
   std::function<void(const StepTrace&)> on_step;  // after every forward
   std::vector<FaultSpec> faults;                // injected faults (see FaultSpec)
@@ -125,6 +134,11 @@ class Engine : private SchedulerHost {
   void shutdown(bool cancel_inflight);
 
   MetricsSnapshot metrics() const;
+  // Ok, or why the disk tier asked for by EngineConfig::disk_cache_dir could not be opened (the engine then
+  // runs RAM only; the CLI refuses to serve).
+  const Status& disk_status() const { return disk_status_; }
+  // Waits until every queued disk write is done (tests, shutdown). No-op without a disk tier.
+  void flush_disk();
   const EngineConfig& config() const { return cfg_; }
   int64_t max_context() const { return max_ctx_; }
   const model::Model& model() const { return model_; }
@@ -175,6 +189,16 @@ class Engine : private SchedulerHost {
   bool drop_background();        // releases every pending one; true if any
   bool step_background();        // one repair step of the oldest (idle engine only); true if it ran
   std::vector<float> donor_embedding(Sequence& seq);
+  // Disk tier (engine_disk.cpp).
+  void open_disk_tier();
+  void demote_donor(uint64_t ram_id, uint64_t domain, std::span<const int32_t> prompt,
+                    std::span<const kv::BlockId> blocks, std::span<const float> embedding);
+  void promote_donor(Sequence& seq);   // the best stored donor for seq's embedding, back into the pool
+  void promote_prefix(Sequence& seq);  // seq's leading prompt blocks stored on disk, back into the pool
+  // Reads one stored block into a fresh pool block and caches it under its key; nullopt on a miss / failure.
+  std::optional<kv::BlockId> promote_block(const kv::BlockKey& key, std::span<const int32_t> tokens);
+  void add_disk_metrics(MetricsSnapshot& s) const;
+  void remember_ram_donor(uint64_t content_key, uint64_t ram_id);
 
   const model::Model& model_;
   const tok::Tokenizer& tok_;
@@ -184,6 +208,9 @@ class Engine : private SchedulerHost {
   std::unique_ptr<kv::KvManager> kv_;
   const share::Embedder* embedder_ = nullptr;
   std::unique_ptr<share::DonorStore> donors_;
+  std::unique_ptr<store::DiskTier> disk_;
+  Status disk_status_;
+  std::unordered_map<uint64_t, uint64_t> ram_donor_of_;  // disk donor content key -> RAM donor id (engine thread)
   EngineMetrics metrics_;
   RequestLog requests_;
   Scheduler sched_;

@@ -50,6 +50,7 @@ void Engine::prepare(Sequence& seq) {
   seq.donor_generation = donor_generation_;
   const int64_t bs = kv_->block_size();
   const bool use_prefix = cfg_.prefix_cache && seq.params.share_mode != ShareMode::kFull;
+  if (use_prefix && first_search) promote_prefix(seq);
   const int64_t hit = use_prefix ? static_cast<int64_t>(kv_->match_prefix(seq.params.domain, seq.tokens).size()) * bs : 0;
   seq.predicted_rows = seq.n_prompt - hit;
   seq.donor.reset();
@@ -73,6 +74,7 @@ void Engine::prepare(Sequence& seq) {
   fo.candidates = cfg_.donor_candidates;
   fo.max_edit_distance = cfg_.max_edit_distance;
   fo.n_layer = static_cast<int32_t>(model_.hparams().n_layer);
+  promote_donor(seq);  // a stored donor evicted from RAM (or from before a restart) becomes a RAM donor again
   auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
   if (!choice) return;
   seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice->plan.predicted_cost + 0.5));
@@ -163,6 +165,10 @@ bool Engine::admit_semantic(Sequence& seq) {
   }
   if (seq.trace.donor_tokens.size() != static_cast<size_t>(choice->donor.script.donor_len)) seq.trace.runs.clear();
   rep.total_tokens = seq.n_prompt;
+  const bool from_disk = seq.promoted_donor != 0 && seq.promoted_donor == static_cast<uint64_t>(rep.donor_id);
+  rep.tier = from_disk ? "disk" : "ram";
+  rep.disk_blocks = from_disk ? seq.promoted_blocks : 0;
+  metrics_.update([&](MetricsSnapshot& s) { ++(from_disk ? s.tier_hits_disk : s.tier_hits_ram); });
   seq.blend = std::make_unique<Blend>(std::move(choice->plan), first.value(), bo, kv_->storage(), seq.table);
   return true;
 }
@@ -192,6 +198,13 @@ AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
     seq.usage.share.recomputed_tokens = seq.n_prompt - seq.n_computed;
     seq.trace.reset();
     seq.trace.exact_prefix = static_cast<int32_t>(seq.n_computed);
+    if (seq.n_computed > 0) {
+      // Blocks promoted while preparing that this prefix adopted (they were read for this request's prompt).
+      const bool from_disk = seq.promoted_blocks > 0;
+      seq.usage.share.tier = from_disk ? "disk" : "ram";
+      seq.usage.share.disk_blocks = std::min<int64_t>(seq.promoted_blocks, seq.n_computed / kv_->block_size());
+      metrics_.update([&](MetricsSnapshot& s) { ++(from_disk ? s.tier_hits_disk : s.tier_hits_ram); });
+    }
   }
   if (!seq.admitted_once && use_prefix) {
     metrics_.update([&](MetricsSnapshot& s) {
@@ -296,8 +309,10 @@ void Engine::maybe_donate(Sequence& seq) {
     if (!seq.donation.truncated && static_cast<int64_t>(blocks.size()) == seq.n_prompt / bs)
       if (auto tail = kv_->publish_tail(seq.table, seq.params.domain, prompt)) blocks.push_back(*tail);
     drain_evictions();  // publish_tail allocates
-    seq.trace.donated_as = static_cast<int64_t>(donors_->add(seq.params.domain, prompt, blocks, embedding));
+    const uint64_t id = donors_->add(seq.params.domain, prompt, blocks, embedding);
+    seq.trace.donated_as = static_cast<int64_t>(id);
     ++donor_generation_;
+    demote_donor(id, seq.params.domain, prompt, blocks, embedding);  // write-on-donate (engine_disk.cpp)
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvshare engine: request %llu not registered as a donor: %s\n",
                  static_cast<unsigned long long>(seq.handle->id()), e.what());

@@ -32,7 +32,15 @@ struct MetricsSnapshot {
   int64_t donors = 0, donors_retired = 0;  // live donors; donors retired because a newer one contained them
   int64_t running = 0, waiting = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0, kv_block_size = 0;
+  // Tiers: admissions that reused cached KV, by where its blocks came from ("ram": all resident; "disk": some
+  // promoted from the disk tier for this request), and the disk tier's own counters (engine_disk.cpp).
+  uint64_t tier_hits_ram = 0, tier_hits_disk = 0;
+  uint64_t disk_bytes_written = 0, disk_bytes_read = 0, disk_demotions = 0, disk_promotions = 0;
+  uint64_t disk_corrupt_records = 0, disk_write_errors = 0, disk_segments_skipped = 0;
+  int64_t disk_usage_bytes = 0, disk_blocks = 0, disk_donors = 0;
+  bool disk_enabled = false;
   Histogram ttft, inter_token, e2e;
+  Histogram disk_fetch;  // one block read back from the disk tier (seconds)
 };
 
 class EngineMetrics {

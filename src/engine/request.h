@@ -63,6 +63,8 @@ struct ShareReport {
   int64_t repaired_after_tokens = -1;  // decode-stage repair made the KV exact after this many tokens (-1: never)
   int64_t shareable_tokens = -1;   // donation policy: leading prompt tokens others may reuse (-1: all of them)
   std::string donation_limit;      // why fewer: "opt-out" or the first sensitive span's kind ("" when all)
+  std::string tier;                // where the reused blocks came from: "ram", "disk" ("" when none reused)
+  int64_t disk_blocks = 0;         // reused blocks read back from the disk tier for this request
 };
 
 struct Usage {

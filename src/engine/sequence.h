@@ -62,6 +62,8 @@ struct Sequence {
   int64_t approx_from = -1;       // first slot computed over reused KV (semantic admissions; -1: exact)
   bool contains_donor = false;    // the edit script kept every token of the donor, in order (no deletions)
   bool background = false;        // finished; blocks kept for background repair (Engine::background_)
+  uint64_t promoted_donor = 0;    // RAM donor id this request's search promoted from disk (0: none)
+  int64_t promoted_blocks = 0;    // blocks read back from the disk tier while preparing this request
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   // Rows still to compute: the blend's while blending, else tokens[n_computed, size).

@@ -1,6 +1,7 @@
 #include "kv/kv_storage.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/status.h"
 
@@ -23,6 +24,28 @@ void KvStorage::copy_block(int64_t src, int64_t dst) {
   for (int64_t l = 0; l < n_layer_; ++l) {
     std::copy_n(k_[l].data() + src * n, n, k_[l].data() + dst * n);
     std::copy_n(v_[l].data() + src * n, n, v_[l].data() + dst * n);
+  }
+}
+
+void KvStorage::read_block(int64_t block, std::span<std::byte> out) const {
+  KVS_CHECK(block >= 0 && block < n_blocks_ && static_cast<int64_t>(out.size()) == block_payload_bytes());
+  const size_t n = static_cast<size_t>(block_floats()) * sizeof(float);
+  std::byte* dst = out.data();
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    std::memcpy(dst, k_[l].data() + block * block_floats(), n);
+    std::memcpy(dst + n, v_[l].data() + block * block_floats(), n);
+    dst += 2 * n;
+  }
+}
+
+void KvStorage::write_block(int64_t block, std::span<const std::byte> in) {
+  KVS_CHECK(block >= 0 && block < n_blocks_ && static_cast<int64_t>(in.size()) == block_payload_bytes());
+  const size_t n = static_cast<size_t>(block_floats()) * sizeof(float);
+  const std::byte* src = in.data();
+  for (int64_t l = 0; l < n_layer_; ++l) {
+    std::memcpy(k_[l].data() + block * block_floats(), src, n);
+    std::memcpy(v_[l].data() + block * block_floats(), src + n, n);
+    src += 2 * n;
   }
 }
 

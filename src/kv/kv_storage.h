@@ -5,9 +5,17 @@
 // A sequence's slot s (== its token position s) lives in block table[s / block_size] at offset
 // s % block_size. K is stored already rotated by RoPE at the slot's position. Storage knows nothing about
 // ownership; the BlockPool / KvManager decide which blocks a sequence may write.
+//
+// A block's payload (read_block / write_block, the bytes the disk tier stores) is, for each layer, K then V of
+// the block, as raw stored elements of dtype():
+//   payload: (n_layer, 2, n_kv_head, block_size, head_dim) elements, block_payload_bytes() bytes
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
+
+#include "base/dtype.h"
 
 namespace kvs::kv {
 
@@ -34,6 +42,15 @@ class KvStorage {
 
   // Copies every layer's K and V of block `src` to block `dst`.
   void copy_block(int64_t src, int64_t dst);
+
+  // Element type of the stored K/V (f32 today).
+  DType dtype() const { return DType::kF32; }
+  // Bytes of one block's payload (every layer's K and V; layout in the header comment).
+  int64_t block_payload_bytes() const { return 2 * n_layer_ * block_floats() * static_cast<int64_t>(sizeof(float)); }
+  // REQUIRES: 0 <= block < n_blocks(), out.size() == block_payload_bytes().
+  void read_block(int64_t block, std::span<std::byte> out) const;
+  // REQUIRES: 0 <= block < n_blocks(), in.size() == block_payload_bytes().
+  void write_block(int64_t block, std::span<const std::byte> in);
 
  private:
   int64_t offset(int64_t block, int64_t head) const { return (block * n_kv_head_ + head) * block_size_ * head_dim_; }

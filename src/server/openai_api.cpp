@@ -439,6 +439,10 @@ json share_report_json(const engine::ShareReport& r) {
     if (!r.deviation.empty()) j["deviation"] = r.deviation;
     if (r.repaired_after_tokens >= 0) j["repaired_after_tokens"] = r.repaired_after_tokens;
   }
+  if (!r.tier.empty()) {  // where the reused blocks came from
+    j["tier"] = r.tier;
+    j["disk_blocks"] = r.disk_blocks;
+  }
   if (r.shareable_tokens >= 0) {  // the donation policy limited what others may reuse of this prompt
     j["shareable_tokens"] = r.shareable_tokens;
     j["donation_limit"] = r.donation_limit;

@@ -115,6 +115,24 @@ std::string render_prometheus(const engine::MetricsSnapshot& m, const HttpCounte
   w.histogram("time_to_first_token_seconds", m.ttft, "Submit to first generated token.");
   w.histogram("inter_token_latency_seconds", m.inter_token, "Time between consecutive generated tokens.");
   w.histogram("e2e_request_latency_seconds", m.e2e, "Submit to finish.");
+  w.header("tier_hits_total", "counter", "Admissions that reused cached KV, by the tier its blocks came from.");
+  w.sample("tier_hits_total", "{tier=\"ram\"}", std::to_string(m.tier_hits_ram));
+  w.sample("tier_hits_total", "{tier=\"disk\"}", std::to_string(m.tier_hits_disk));
+  if (m.disk_enabled) {
+    w.counter("disk_bytes_written_total", m.disk_bytes_written, "Bytes appended to disk-tier segments.");
+    w.counter("disk_bytes_read_total", m.disk_bytes_read, "Bytes read back from disk-tier segments.");
+    w.counter("disk_demotions_total", m.disk_demotions, "KV blocks written to the disk tier (write-on-donate).");
+    w.counter("disk_promotions_total", m.disk_promotions, "KV blocks read back from the disk tier into the pool.");
+    w.counter("disk_corrupt_records_total", m.disk_corrupt_records,
+              "Disk-tier records skipped or refused: checksum, model, key, domain or token mismatch.");
+    w.counter("disk_write_errors_total", m.disk_write_errors, "Donations whose disk write failed (RAM only).");
+    w.counter("disk_segments_skipped_total", m.disk_segments_skipped,
+              "Segments skipped at start-up: unreadable header, other model or KV layout.");
+    w.gauge("disk_usage_bytes", static_cast<double>(m.disk_usage_bytes), "Bytes of the live disk-tier segments.");
+    w.gauge("disk_blocks", static_cast<double>(m.disk_blocks), "KV blocks stored in the disk tier.");
+    w.gauge("disk_donors", static_cast<double>(m.disk_donors), "Donor records stored in the disk tier.");
+    w.histogram("disk_fetch_seconds", m.disk_fetch, "Reading one KV block back from the disk tier.");
+  }
   w.header("http_responses_total", "counter", "HTTP responses sent, by status code.");
   for (const auto& [code, n] : http.responses_by_status)
     w.sample("http_responses_total", "{code=\"" + std::to_string(code) + "\"}", std::to_string(n));
