@@ -6,7 +6,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -21,6 +20,7 @@
 #include "server/openai_api.h"
 #include "server/prometheus.h"
 #include "server/prompt.h"
+#include "server/request_log.h"
 #include <httplib.h>
 
 namespace kvs::server {
@@ -59,71 +59,6 @@ constexpr auto kUnwindLimit = std::chrono::seconds(10);      // after cancelling
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-std::string utc_timestamp() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-// Request log lines as JSON (ServerConfig::log_json): set once by the server before it serves (one server per
-// process; every RequestLog reads it).
-std::atomic<bool> g_log_json{false};
-
-// One log line per API request, written once (emit) when its response is done.
-struct RequestLog {
-  std::string method, path, id, tenant = "-";
-  int status = 0;
-  bool stream = false;
-  bool has_usage = false;
-  engine::Usage usage;
-  std::string finish, error;
-  Clock::time_point start = Clock::now();
-
-  void emit() const {
-    if (g_log_json.load()) return emit_json();
-    std::string line = utc_timestamp() + " " + method + " " + path + " " + std::to_string(status) + " tenant=" + tenant;
-    if (!id.empty()) line += " id=" + id + (stream ? " stream=1" : " stream=0");
-    char buf[256];
-    if (has_usage) {
-      std::snprintf(buf, sizeof(buf), " prompt=%lld cached=%lld completion=%lld ttft_ms=%.1f",
-                    static_cast<long long>(usage.prompt_tokens), static_cast<long long>(usage.cached_tokens),
-                    static_cast<long long>(usage.completion_tokens), usage.ttft_ms);
-      line += buf;
-    }
-    std::snprintf(buf, sizeof(buf), " total_ms=%.1f", ms_since(start));
-    line += buf;
-    if (!finish.empty()) line += " finish=" + finish;
-    if (!error.empty()) line += " error=" + dump_json(json(error));
-    line += "\n";
-    std::fputs(("kvshare serve: " + line).c_str(), stderr);
-  }
-
-  void emit_json() const {
-    json j = {{"ts", utc_timestamp()}, {"method", method}, {"path", path}, {"status", status}, {"tenant", tenant},
-              {"total_ms", ms_since(start)}};
-    if (!id.empty()) {
-      j["id"] = id;
-      j["stream"] = stream;
-    }
-    if (has_usage) {
-      j["prompt_tokens"] = usage.prompt_tokens;
-      j["cached_tokens"] = usage.cached_tokens;
-      j["completion_tokens"] = usage.completion_tokens;
-      j["ttft_ms"] = usage.ttft_ms;
-      j["queue_ms"] = usage.queue_ms;
-      j["share_mode"] = usage.share.mode;
-    }
-    if (!finish.empty()) j["finish"] = finish;
-    if (!error.empty()) j["error"] = error;
-    std::fputs((dump_json(j) + "\n").c_str(), stderr);
-  }
-};
 
 void set_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -256,7 +191,7 @@ HttpServer::Impl::Impl(ServerConfig c, engine::Engine& e, ServedModel m)
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   http.set_payload_max_length(static_cast<size_t>(cfg.limits.max_body_bytes));
-  g_log_json.store(cfg.log_json);
+  set_request_log_json(cfg.log_json);
   routes();
 }
 

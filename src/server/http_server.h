@@ -19,7 +19,7 @@
 // Cancellation: a streaming request whose client goes away (a write fails, or the socket is found closed while
 // waiting for tokens) is cancelled in the engine; so is a non-streaming one whose connection closes (its socket is
 // polled for EOF every 100 ms while it waits).
-// Logging: one line per API request on stderr (tenant, status, prompt/cached/completion tokens, TTFT, total).
+// Logging: one line per API request on stderr (request_log.h: text, or JSON with --log-format json).
 //
 // Invariants: every admitted request is counted in flight from before it is submitted until its response is
 // done (the last byte written or the connection dropped); drain_and_stop() returns only when none is left.
