@@ -311,6 +311,10 @@ def test_tokenize_detokenize_and_models(srv):
     assert status == 200, raw
     j = json.loads(raw)
     assert j["tokens"] == tok(text)["input_ids"] and j["count"] == len(j["tokens"])
+    ascii_text = "Hello, world! <|im_start|> tokens and pieces"  # ASCII: every piece is whole UTF-8
+    status, _, raw = post(srv, "/tokenize", {"content": ascii_text, "with_pieces": True})  # llama-server's names
+    pieces = json.loads(raw)
+    assert pieces["tokens"] == tok(ascii_text)["input_ids"] and "".join(pieces["token_strs"]) == ascii_text
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     status, _, raw = post(srv, "/tokenize", {"messages": messages})
     assert json.loads(raw)["tokens"] == chat_prompt_ids(messages)
