@@ -383,6 +383,8 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
       for (auto it = so->begin(); it != so->end(); ++it) {
         if (it.key() == "include_usage" && (it->is_boolean() || it->is_null())) {
           req.include_usage = it->is_boolean() && it->get<bool>();
+        } else if (it.key() == "include_obfuscation" && (it->is_boolean() || it->is_null())) {
+          // OpenAI's random padding against length side channels: its absence changes no answer
         } else if (it.key() == "include_usage") {
           f.fail(invalid_request("'stream_options.include_usage' must be a boolean", "stream_options.include_usage"));
         } else {

@@ -160,6 +160,9 @@ TEST(OpenAiParse, UnknownTopLevelFieldsAreIgnoredAndNamed) {
                  {"stop_token_ids", json::array()}, {"skip_special_tokens", true}});
   ASSERT_TRUE(r.is_ok()) << r.error().message;
   EXPECT_EQ(r.value().ignored_fields, (std::vector<std::string>{"bogus", "vendor_hint"}));
+  EXPECT_TRUE(chat({{"messages", user_msgs()}, {"stream", true},
+                   {"stream_options", {{"include_usage", true}, {"include_obfuscation", false}}}})
+                  .is_ok());
   auto known = chat({{"messages", user_msgs()}, {"seed", 3}});
   ASSERT_TRUE(known.is_ok());
   EXPECT_TRUE(known.value().ignored_fields.empty());
