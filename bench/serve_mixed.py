@@ -164,6 +164,8 @@ def scrape_metrics(host, port):
             if line.startswith("#") or " " not in line:
                 continue
             name, val = line.rsplit(" ", 1)
+            if name.endswith("}") and name.count("=") == 1 and "model_name=" in name:  # only the model's label
+                name = name[:name.index("{")]
             if name.startswith("kvshare_") and "{" not in name:
                 try:
                     out[name[len("kvshare_"):]] = float(val)

@@ -3,7 +3,8 @@
 //
 // Oracle (openai_api.h): nothing throws or crashes; a rejected body gets a 400 invalid_request_error with a
 // message, and its error JSON serialises (dump_json never throws) and parses back with that status' fields;
-// an accepted request keeps the documented ranges (roles, max_tokens >= 1, temperature 0..2, top_p in (0, 1],
+// an accepted request keeps the documented ranges (roles, max_tokens >= 1 (0 only with echo), n 1..16,
+// top_logprobs 0..20 only with logprobs, temperature 0..2, top_p in (0, 1],
 // at most 4 stop strings of 1..256 bytes, include_usage only when streamed, kvshare knobs in range).
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +42,11 @@ void check_request(const CompletionRequest& r, ApiKind kind) {
     FUZZ_CHECK(r.prompt.empty() || r.prompt_tokens.empty(), "both a prompt text and prompt token ids");
     for (int32_t t : r.prompt_tokens) FUZZ_CHECK(t >= 0, "negative prompt token id accepted");
   }
-  FUZZ_CHECK(!r.max_tokens || *r.max_tokens >= 1, "max_tokens < 1 accepted");
+  FUZZ_CHECK(!r.max_tokens || *r.max_tokens >= 1 || (*r.max_tokens == 0 && r.echo), "max_tokens < 1 accepted");
+  FUZZ_CHECK(!r.echo || kind == ApiKind::kCompletion, "echo on a chat request");
+  FUZZ_CHECK(r.n >= 1 && r.n <= 16, "n out of range");
+  FUZZ_CHECK(r.top_logprobs >= 0 && r.top_logprobs <= 20 && (r.logprobs || r.top_logprobs == 0), "top_logprobs");
+  FUZZ_CHECK(!r.cache_salt || (!r.cache_salt->empty() && r.cache_salt->size() <= 256), "cache_salt length");
   FUZZ_CHECK(r.sampling.temperature >= 0 && r.sampling.temperature <= 2, "temperature out of range");
   FUZZ_CHECK(r.sampling.top_p > 0 && r.sampling.top_p <= 1, "top_p out of range");
   FUZZ_CHECK(r.stop.size() <= 4, "more than 4 stop strings");

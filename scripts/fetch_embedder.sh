@@ -32,8 +32,8 @@ done <<<"$lines"
 if ((${#missing[@]})); then
   whl=$(ls "$KVS_CACHE/wheels/"*"${pkg//-/_}-$ver-"*.whl 2>/dev/null | head -1 || true)
   if [[ -z "$whl" ]]; then
-    log "downloading $pkg==$ver from PyPI"
-    python3 -m pip download -q --no-deps -d "$KVS_CACHE/wheels" "$pkg==$ver" || die "pip download $pkg==$ver failed"
+    log "downloading $pkg==$ver from PyPI into $KVS_CACHE/wheels (progress below)"
+    python3 -m pip download "${PIP_PROGRESS[@]}" --no-deps -d "$KVS_CACHE/wheels" "$pkg==$ver" || die "pip download $pkg==$ver failed"
     whl=$(ls "$KVS_CACHE/wheels/"*"${pkg//-/_}-$ver-"*.whl | head -1)
   fi
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -57,10 +57,10 @@ if [[ ! -f "$cached" || "$(cat "$cached.key" 2>/dev/null)" != "$key" ]]; then
     if ! has_deps "$py"; then
       log "creating the converter environment in $KVS_CACHE/convert-venv (numpy, gguf, safetensors)"
       python3 -m venv "$KVS_CACHE/convert-venv"
-      "$py" -m pip install -q numpy==2.4.6 gguf==0.19.0 safetensors==0.8.0 || die "pip install of the converter deps failed"
+      "$py" -m pip install "${PIP_PROGRESS[@]}" numpy==2.4.6 gguf==0.19.0 safetensors==0.8.0 || die "pip install of the converter deps failed"
     fi
   fi
-  log "converting $name to GGUF ($outtype matrices)"
+  log "converting $name to GGUF ($outtype matrices; about a minute)"
   rm -f "$cached.key"
   "$py" "$converter" "$snap" "$cached.tmp" --name "$name" --outtype "$outtype" || die "conversion of $snap failed"
   mv "$cached.tmp" "$cached"

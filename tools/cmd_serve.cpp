@@ -34,6 +34,9 @@ namespace {
 struct ServeArgs {
   std::string precision = "f32";
   std::string host, config, model, embedder;
+  std::vector<std::string> api_keys;  // --api-key / KVS_API_KEY: an open server's single tenant needs one of them
+  std::string served_model_name;      // --served-model-name: the id /v1/models lists and requests name
+  std::string log_format = "text";    // --log-format text|json: one request log line per request on stderr
   bool no_semantic = false;
   // Sharing defaults: the engine's and planner's own (so `kvshare eval`'s `semantic` mode runs what serve runs),
   // except background repair, which only a server with idle time between requests has use for.
@@ -147,6 +150,21 @@ int run_serve(const ServeArgs& a) {
   }
   if (a.host_set) cfg.host = a.host;
   if (a.port_set) cfg.port = a.port;
+  if (!a.api_keys.empty()) {
+    if (cfg.auth_required()) {
+      std::fprintf(stderr, "error: --api-key (or KVS_API_KEY) conflicts with the config's tenants and keys\n");
+      return 2;
+    }
+    for (const std::string& k : a.api_keys) {
+      if (k.empty() || k.size() > 256 || k.find_first_of(" \t\r\n") != std::string::npos) {
+        std::fprintf(stderr, "error: --api-key: a key is 1..256 printable characters without spaces\n");
+        return 2;
+      }
+      cfg.keys.push_back({k, 0});  // the open server's tenant "default"
+    }
+  }
+  if (!a.served_model_name.empty()) cfg.model_name = a.served_model_name;
+  cfg.log_json = a.log_format == "json";
   apply_http_flags(a, cfg);
   if (!cfg.auth_required())
     std::fprintf(stderr, "kvshare serve: no API keys configured%s: the server is OPEN; every request is tenant "
@@ -191,6 +209,7 @@ int run_serve(const ServeArgs& a) {
                            : share::Embedder::load(epath, eo);
     if (e.is_ok()) {
       embedder = std::move(e).value();
+      served.embedder_id = std::filesystem::path(epath).stem().string();
       std::fprintf(stderr, "kvshare serve: semantic KV sharing on (embedder %s, recompute ratio %.2f)\n", epath.c_str(),
                    a.recompute_ratio);
     } else {
@@ -231,6 +250,7 @@ int run_serve(const ServeArgs& a) {
     engine.shutdown(/*cancel_inflight=*/true);
     return 1;
   }
+  served.embedder = embedder.get();
   const double grace_s = cfg.limits.shutdown_grace_s;
   server::HttpServer http(cfg, engine, served);
   if (Status s = http.bind(); !s.is_ok()) {
@@ -272,17 +292,37 @@ int run_serve(const ServeArgs& a) {
 void add_serve(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat/completions, SSE, /metrics)");
-  sub->add_option("--host", a->host, "Address to listen on (default 127.0.0.1, or the config's host)");
-  sub->add_option("--port", a->port, "Port (default 8080, or the config's port; 0 = any free port)")->check(CLI::Range(0, 65535));
-  sub->add_option("--config", a->config, "JSON config: API keys -> tenants and share domains, limits (see src/server/config.h)");
+  sub->add_option("--host", a->host, "Address to listen on (default 127.0.0.1, or the config's host)")->envname("KVS_HOST");
+  sub->add_option("--port", a->port, "Port (default 8080, or the config's port; 0 = any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->envname("KVS_PORT");
+  sub->add_option("--config", a->config, "JSON config: API keys -> tenants and share domains, limits (see src/server/config.h)")
+      ->envname("KVS_CONFIG");
+  sub->add_option("--api-key", a->api_keys,
+                  "API key(s) of a server without a config's tenants: /v1 routes then need 'Authorization: Bearer "
+                  "KEY' (repeatable; KVS_API_KEY holds one)")
+      ->envname("KVS_API_KEY");
+  sub->add_option("--served-model-name", a->served_model_name,
+                  "Model id that /v1/models lists and requests name (default: the config's model_name, else the GGUF "
+                  "file stem)")
+      ->envname("KVS_SERVED_MODEL_NAME");
+  sub->add_option("--log-format", a->log_format, "Request log lines on stderr: text (default) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->envname("KVS_LOG_FORMAT");
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
-  sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
-  sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  sub->add_option("-m,--model", a->model, "GGUF model file (default: $KVS_MODEL, else the SmolLM2 model under models/)");
+  sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
+      ->envname("KVS_KV_CACHE_MIB");
+  sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")
+      ->check(CLI::Range(0, 1024))
+      ->envname("KVS_THREADS");
   sub->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 512)")->check(CLI::Range(1, 1 << 20));
   sub->add_option("--max-running", a->max_running, "Sequences decoding at once (default 64)")->check(CLI::Range(1, 1 << 16));
-  sub->add_option("--embedder", a->embedder, "Sentence embedder GGUF (default: models/all-MiniLM-L6-v2.gguf)");
+  sub->add_option("--embedder", a->embedder,
+                  "Sentence embedder GGUF (default: $KVS_EMBEDDER, else models/all-MiniLM-L6-v2.gguf); also serves "
+                  "/v1/embeddings");
   sub->add_flag("--no-semantic", a->no_semantic, "Disable semantic KV sharing (exact prefix caching only)");
   sub->add_option("--recompute-ratio", a->recompute_ratio, "Share of reused tokens recomputed by deviation (default 0.15)")
       ->check(CLI::Range(0.0, 1.0));

@@ -4,12 +4,17 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kvshare: LLM inference with semantic KV-cache sharing"};
   app.require_subcommand(1);
+#ifndef KVS_VERSION
+#define KVS_VERSION "unknown"
+#endif
+  app.set_version_flag("--version", std::string("kvshare ") + KVS_VERSION);
   int exit_code = 0;
   try {
     kvs::cli::add_tokenize(app, exit_code);

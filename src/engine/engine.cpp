@@ -105,6 +105,9 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(RequestParams params) {
   if (need > max_ctx_)
     params.max_tokens = static_cast<int32_t>(max_ctx_ - static_cast<int64_t>(params.prompt.size()));
   if (params.recompute_ratio > 1) return invalid_argument("recompute_ratio must be in [0, 1]");
+  if (params.logprobs < -1 || params.logprobs > model_.hparams().n_vocab)
+    return invalid_argument("logprobs must be in [0, n_vocab]");
+  if (params.prompt_logprobs) params.share_mode = ShareMode::kFull;  // every prompt row must be computed
   auto handle = std::make_shared<RequestHandle>(next_id_.fetch_add(1));
   // The donation policy decoded here, on the client's thread (it reads every prompt token's bytes).
   DonationLimit donation = donation_limit(tok_, params.prompt, params.share_text, params.donate, params.screen_sensitive,
@@ -242,7 +245,7 @@ Status Engine::build_batch(std::span<const ScheduledRows> rows, Batch& b) {
     } else {
       for (int64_t p = seq.n_computed; p < seq.n_computed + rows[s].take; ++p) {
         pos.push_back(static_cast<int32_t>(p));
-        out.push_back(p + 1 == static_cast<int64_t>(seq.tokens.size()));
+        out.push_back(seq.wants_logits(p));
       }
     }
     for (size_t i = 0; i < pos.size(); ++i) b.ub.add(seq.tokens[pos[i]], pos[i], static_cast<int32_t>(s), out[i]);
@@ -350,6 +353,22 @@ void Engine::commit_prompt_rows(Sequence& seq, int64_t take) {
   }
 }
 
+// The prompt rows of this step that asked for logits (Sequence::wants_logits, echo scoring) come first in the
+// sequence's logits, in position order: row p scores tokens[p + 1]. Returns how many logits rows they used.
+int64_t Engine::score_prompt_rows(Sequence& seq, int64_t take, std::span<const float> logits) {
+  const int64_t n_vocab = model_.hparams().n_vocab;
+  const int64_t scored_before = static_cast<int64_t>(seq.prompt_lp.size());
+  int64_t used = 0;
+  for (int64_t p = seq.n_computed; p < seq.n_computed + take; ++p) {
+    if (!(p + 1 < seq.n_prompt && p >= scored_before)) continue;
+    KVS_CHECK(p == static_cast<int64_t>(seq.prompt_lp.size()));  // rows are computed in order from 0
+    seq.prompt_lp.push_back(token_logprob(logits.subspan(used * n_vocab, n_vocab), seq.tokens[p + 1],
+                                          std::max<int32_t>(seq.params.logprobs, 0)));
+    ++used;
+  }
+  return used;
+}
+
 void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits) {
   const int64_t n_vocab = model_.hparams().n_vocab;
   int64_t out_row = 0;
@@ -361,6 +380,7 @@ void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits
       sample = seq.blend->done();  // its last row, n - 1, ran in this step
       if (sample) finish_blend(seq);
     } else {
+      if (seq.params.prompt_logprobs) out_row += score_prompt_rows(seq, r.take, logits.subspan(out_row * n_vocab));
       commit_repair(seq, r.repair, r.take);
       commit_prompt_rows(seq, r.take);
       sample = seq.pending_rows() == 0;
@@ -380,7 +400,12 @@ void Engine::commit(std::span<const ScheduledRows> rows, std::span<float> logits
       }
       std::vector<float> first;  // before the sampler: it may scale or penalise the row in place
       if (seq.params.want_first_logits && seq.n_generated() == 0) first.assign(row.begin(), row.end());
-      emit_token(seq, seq.sampler.sample(row, seq.tokens), std::move(first));
+      std::vector<float> raw;    // (n_vocab) the raw row, for logprobs
+      if (seq.params.logprobs >= 0) raw.assign(row.begin(), row.end());
+      const int32_t token = seq.sampler.sample(row, seq.tokens);
+      std::optional<TokenLogprob> lp;
+      if (!raw.empty()) lp = token_logprob(raw, token, seq.params.logprobs);
+      emit_token(seq, token, std::move(first), std::move(lp));
     } catch (const std::exception& e) {
       fail(seq, "sampling", e);
     }
@@ -410,6 +435,7 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
   }
   ev.finished = true;
   ev.finish_reason = reason;
+  attach_prompt_logprobs(seq, ev);
   ev.usage = seq.usage;
   record_finished(seq, reason);
   ev.error = error;
@@ -418,7 +444,23 @@ void Engine::finish(Sequence& seq, const std::string& reason, const Status& erro
     if (reason == "cancelled") ++s.requests_cancelled;
     else if (reason == "error") ++s.requests_failed;
     else ++s.requests_finished;
+    if (reason == "stop") ++s.finished_stop;
+    if (reason == "length") ++s.finished_length;
     s.e2e.observe(seq.usage.total_ms / 1000.0);
+    if (seq.n_computed >= seq.n_prompt || seq.n_generated() > 0) {  // its prompt was computed: by which mode
+      const ShareReport& r = seq.usage.share;
+      ++(r.fell_back ? s.mode_fell_back : r.mode == "semantic" ? s.mode_semantic : r.mode == "prefix" ? s.mode_prefix : s.mode_full);
+    }
+    if (seq.scheduled_once) {
+      const double first_token_ms = seq.n_generated() > 0 ? seq.usage.ttft_ms : seq.usage.total_ms;
+      s.queue_time.observe(seq.usage.queue_ms / 1000.0);
+      s.prefill_time.observe(std::max(0.0, first_token_ms - seq.usage.queue_ms) / 1000.0);
+      if (seq.n_generated() > 0) s.decode_time.observe(std::max(0.0, seq.usage.total_ms - seq.usage.ttft_ms) / 1000.0);
+    }
+    if (reason == "stop" || reason == "length") {
+      s.prompt_len.observe(static_cast<double>(seq.n_prompt));
+      s.generation_len.observe(static_cast<double>(seq.n_generated()));
+    }
     if (seq.background) ++s.background_pending;  // visible before the client's final event
     s.kv_blocks_free = kv_->pool().num_free();
     s.kv_blocks_cached = kv_->pool().num_cached();
@@ -454,7 +496,15 @@ void Engine::fail(Sequence& seq, const std::string& where, const std::exception&
   finish(seq, "error", internal(msg));
 }
 
-void Engine::emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits) {
+// The prompt's scores go out once, on the first event that carries tokens or finishes the request.
+void Engine::attach_prompt_logprobs(Sequence& seq, StreamEvent& ev) {
+  if (!seq.params.prompt_logprobs || seq.prompt_lp_sent) return;
+  seq.prompt_lp_sent = true;
+  ev.prompt_logprobs = std::move(seq.prompt_lp);
+  seq.prompt_lp.assign(ev.prompt_logprobs.size(), TokenLogprob{});  // keeps its size: those rows are scored
+}
+
+void Engine::emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits, std::optional<TokenLogprob> lp) {
   const auto now = Clock::now();
   if (seq.n_generated() == 0) {
     seq.usage.ttft_ms = seconds_between(seq.handle->created(), now) * 1000.0;
@@ -481,6 +531,8 @@ void Engine::emit_token(Sequence& seq, int32_t token, std::vector<float> first_l
     ev.text = std::move(o.text);
     ev.tokens = {token};
     ev.logits = std::move(first_logits);
+    if (lp) ev.logprobs.push_back(std::move(*lp));
+    attach_prompt_logprobs(seq, ev);
     seq.handle->push(std::move(ev));
   }
   if (o.stopped) {

@@ -162,7 +162,10 @@ class Engine : private SchedulerHost {
   void finish(Sequence& seq, const std::string& reason, const Status& error = Status::ok());
   void fail(Sequence& seq, const std::string& where, const std::exception& e);
   void record_finished(const Sequence& seq, const std::string& reason);  // into requests_ (never throws)
-  void emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits = {});
+  void emit_token(Sequence& seq, int32_t token, std::vector<float> first_logits = {},
+                  std::optional<TokenLogprob> lp = std::nullopt);
+  int64_t score_prompt_rows(Sequence& seq, int64_t take, std::span<const float> logits);
+  void attach_prompt_logprobs(Sequence& seq, StreamEvent& ev);
   void reap_finished();
   void update_gauges();
   void trace_step(std::span<const ScheduledRows> rows, double forward_ms);

@@ -209,6 +209,7 @@ AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
   if (!seq.admitted_once && use_prefix) {
     metrics_.update([&](MetricsSnapshot& s) {
       ++s.prefix_queries;
+      s.prefix_query_tokens += seq.n_prompt;
       if (!hit.empty()) ++s.prefix_hits;
       s.prefix_cached_tokens += seq.n_computed;
     });

@@ -2,11 +2,11 @@
 
 namespace kvs::engine {
 
-void Histogram::observe(double seconds) {
+void Histogram::observe(double value) {
   size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  while (i < bounds.size() && value > bounds[i]) ++i;
   ++counts[i];
-  sum += seconds;
+  sum += value;
   ++count;
 }
 

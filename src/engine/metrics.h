@@ -4,25 +4,39 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace kvs::engine {
 
-// Cumulative histogram over fixed bucket bounds (seconds).
+// Histogram over fixed, ascending bucket bounds: counts[i] holds observations in (bounds[i-1], bounds[i]], the
+// last one those above every bound (+Inf). Latencies use kSeconds (1 ms .. 20 min, so long prefills and queues on
+// a CPU are not all lumped into +Inf), lengths kTokens (1-2-5 steps, as vLLM).
 struct Histogram {
-  static constexpr std::array<double, 14> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                     0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0};
-  std::array<uint64_t, kBounds.size() + 1> counts{};  // last = +Inf
+  static constexpr std::array<double, 20> kSeconds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,   0.25,  0.5,  1.0,
+                                                      2.5,   5.0,    10.0,  20.0, 30.0,  60.0, 120.0, 300.0, 600.0, 1200.0};
+  static constexpr std::array<double, 16> kTokens = {1,    2,    5,     10,    20,    50,    100,   200,
+                                                     500,  1000, 2000,  5000,  10000, 20000, 50000, 100000};
+  Histogram() : Histogram(kSeconds) {}
+  explicit Histogram(std::span<const double> b) : bounds(b), counts(b.size() + 1, 0) {}
+  std::span<const double> bounds;  // static storage
+  std::vector<uint64_t> counts;    // (bounds.size() + 1), last = +Inf
   double sum = 0;
   uint64_t count = 0;
-  void observe(double seconds);
+  void observe(double value);
 };
 
 struct MetricsSnapshot {
   uint64_t requests_total = 0, requests_finished = 0, requests_cancelled = 0, requests_rejected = 0,
            requests_failed = 0, preemptions = 0;
   uint64_t prompt_tokens = 0, generation_tokens = 0, computed_prompt_tokens = 0;
-  uint64_t prefix_queries = 0, prefix_hits = 0, prefix_cached_tokens = 0;
+  uint64_t prefix_queries = 0, prefix_hits = 0, prefix_cached_tokens = 0;  // lookups, lookups that hit, tokens hit
+  uint64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache (vLLM's prefix_cache_queries)
+  uint64_t finished_stop = 0, finished_length = 0;  // requests_finished by reason
+  // Requests whose prompt was computed, by how: full prefill, exact prefix reuse, semantic reuse, or a semantic
+  // plan the quality guard turned into a full prefill.
+  uint64_t mode_full = 0, mode_prefix = 0, mode_semantic = 0, mode_fell_back = 0;
   uint64_t semantic_queries = 0, semantic_hits = 0, semantic_reused_tokens = 0, semantic_recomputed_tokens = 0,
            semantic_fallbacks = 0;
   uint64_t steps = 0, batched_rows = 0;
@@ -41,6 +55,8 @@ struct MetricsSnapshot {
   bool disk_enabled = false;
   Histogram ttft, inter_token, e2e;
   Histogram disk_fetch;  // one block read back from the disk tier (seconds)
+  Histogram queue_time, prefill_time, decode_time;  // submit -> first scheduled -> first token -> finish
+  Histogram prompt_len{Histogram::kTokens}, generation_len{Histogram::kTokens};  // per finished request
 };
 
 class EngineMetrics {

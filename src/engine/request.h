@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engine/logprobs.h"
 #include "engine/sampler.h"
 #include "share/deviation_select.h"
 
@@ -40,6 +41,12 @@ struct RequestParams {
   std::optional<share::DeviationScorer> deviation;  // per-request scorer; nullopt: the server's default
   int32_t edit_window = -1, edit_tail = -1;  // edit-aware selection per request (< 0: the server's default)
   bool want_first_logits = false;  // the first token's event carries the raw logits it was sampled from (eval)
+  // Scoring (engine/logprobs.h: log-softmax of the raw logits). logprobs >= 0: every generated token's event
+  // carries its log-probability and this many top alternatives. prompt_logprobs: the prompt tokens' too (echo);
+  // it needs every prompt row's logits, so it forces full computation (no prefix or semantic reuse: a shared
+  // prompt's rows are never computed, so their logits do not exist).
+  int32_t logprobs = -1;
+  bool prompt_logprobs = false;
   // Donation policy (engine/donation_policy.h): whether this prompt's KV may be shared with other users of its
   // domain at all (the tenant's setting AND the request's), and whether the sensitive-span screen limits it.
   bool donate = true;
@@ -84,6 +91,8 @@ struct StreamEvent {
   std::string text;                // new text (UTF-8 complete, stop strings held back)
   std::vector<int32_t> tokens;     // token ids behind this text
   std::vector<float> logits;       // (n_vocab) raw logits of the first token, when want_first_logits
+  std::vector<TokenLogprob> logprobs;         // (tokens.size()) when params.logprobs >= 0
+  std::vector<TokenLogprob> prompt_logprobs;  // (n_prompt - 1) of prompt tokens 1.., once, on the first event
   bool finished = false;
   std::string finish_reason;       // "stop", "length", "cancelled", "error"
   Usage usage;                     // final on the finished event

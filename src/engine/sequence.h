@@ -64,6 +64,16 @@ struct Sequence {
   bool background = false;        // finished; blocks kept for background repair (Engine::background_)
   uint64_t promoted_donor = 0;    // RAM donor id this request's search promoted from disk (0: none)
   int64_t promoted_blocks = 0;    // blocks read back from the disk tier while preparing this request
+  // params.prompt_logprobs: prompt_lp[p] scores tokens[p + 1] from row p's logits; rows are computed in order
+  // from 0 (full compute), so its size is min(rows computed so far, n_prompt - 1) (a preempted sequence keeps it).
+  std::vector<TokenLogprob> prompt_lp;
+  bool prompt_lp_sent = false;
+
+  // Row p needs its logits: the last row (sampling) or an unscored prompt row.
+  bool wants_logits(int64_t p) const {
+    return p + 1 == static_cast<int64_t>(tokens.size()) ||
+           (params.prompt_logprobs && p + 1 < n_prompt && p >= static_cast<int64_t>(prompt_lp.size()));
+  }
 
   int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   // Rows still to compute: the blend's while blending, else tokens[n_computed, size).

@@ -152,6 +152,12 @@ bool ServerConfig::is_operator_key(std::string_view key) const {
   return found;
 }
 
+uint64_t narrowed_domain(uint64_t domain, std::string_view cache_salt) {
+  // Seeded by the parent domain's salt: a salted sub-domain of one tenant's domain is unrelated (up to 2^-64) to
+  // every named domain and to every sub-domain of another.
+  return XXH3_64bits_withSeed(cache_salt.data(), cache_salt.size(), domain ^ 0x73616c7465642d2dULL);
+}
+
 const Tenant& ServerConfig::open_tenant() const {
   KVS_CHECK(!auth_required() && !tenants.empty());
   return tenants.front();
@@ -199,6 +205,8 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
     r.optional_integer("max_waiting", cfg.engine.max_waiting, 0, 1 << 20);
     r.finish();
   }
+  bool allow_salt_default = false;
+  top.boolean("allow_cache_salt", allow_salt_default);
   if (const json* mp = top.get("metrics_public")) {
     if (!mp->is_boolean()) top.fail("metrics_public: must be true or false");
     else cfg.metrics_public = mp->get<bool>();
@@ -224,7 +232,8 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
       const std::string path = "tenants[" + std::to_string(i) + "]";
       ObjectReader r((*ts)[i], path, &err);
       std::string name, domain;
-      bool donate = true, screen = true;
+      bool donate = true, screen = true, allow_salt = allow_salt_default;
+      r.boolean("allow_cache_salt", allow_salt);
       r.string("name", name);
       r.string("share_domain", domain);
       r.boolean("donate", donate);
@@ -253,6 +262,7 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
       cfg.tenants.push_back(make_tenant(name, domain));
       cfg.tenants.back().donate = donate;
       cfg.tenants.back().sensitive_screen = screen;
+      cfg.tenants.back().allow_cache_salt = allow_salt;
       for (size_t k = 0; k < ks->size(); ++k) {
         const std::string kpath = path + ".api_keys[" + std::to_string(k) + "]";
         if (!(*ks)[k].is_string()) {
@@ -280,6 +290,7 @@ Result<ServerConfig> parse_server_config(std::string_view json_text, const std::
   if (cfg.tenants.empty()) {  // no tenants: an open server
     ServerConfig open = open_server_config();
     cfg.tenants = std::move(open.tenants);
+    cfg.tenants.front().allow_cache_salt = allow_salt_default;
   }
   return cfg;
 }

@@ -13,6 +13,7 @@
 //                ("http_threads", the old name of max_connections, is still read)
 //     "operator_keys": ["sk-ops-1"],        // may read /metrics when tenants have keys
 //     "metrics_public": false,              // true: /metrics needs no key
+//     "allow_cache_salt": false,            // default of every tenant's allow_cache_salt (and the open tenant's)
 //     "engine": {"kv_cache_mib": 256, "threads": 0, "max_batch_tokens": 512, "max_running": 64,
 //                "max_waiting": 256},
 //     "tenants": [
@@ -20,7 +21,8 @@
 //       {"name": "globex",  "api_keys": ["sk-globex"], "share_domain": "g"},
 //       {"name": "initech", "api_keys": ["sk-initech"], "share_domain": "acme"}, // shares acme's cache
 //       {"name": "clinic",  "api_keys": ["sk-clinic"], "donate": false}  // reads caches, never lends its KV
-//       // also "sensitive_screen": false (default true: donate only the KV before a prompt's first e-mail,
+//       // also "allow_cache_salt": true (requests may narrow their own share domain with vLLM's cache_salt),
+//       // "sensitive_screen": false (default true: donate only the KV before a prompt's first e-mail,
 //       // phone/ID number, date or introduced name; see docs/security.md)
 //     ]
 //   }
@@ -52,6 +54,7 @@ struct Tenant {
   uint64_t domain = 0;       // share_domain_id(share_domain)
   bool donate = true;            // its prompts may become donors / prefix-cache entries for its share domain
   bool sensitive_screen = true;  // ... only up to the first sensitive span (engine/donation_policy.h)
+  bool allow_cache_salt = false; // requests may send vLLM's cache_salt to narrow their share domain (else 400)
 };
 
 struct ServerLimits {
@@ -88,6 +91,7 @@ struct ServerConfig {
 
   std::vector<std::string> operator_keys;  // may read /metrics (see metrics_need_key)
   bool metrics_public = false;
+  bool log_json = false;  // request log lines as JSON objects (kvshare serve --log-format json)
 
   bool auth_required() const { return !keys.empty(); }
   // /metrics (every tenant's aggregate counts) needs an operator key when any key is configured, unless public.
@@ -99,6 +103,11 @@ struct ServerConfig {
   // The tenant of an open server. REQUIRES: !auth_required().
   const Tenant& open_tenant() const;
 };
+
+// The share domain of a request that sent cache_salt: a sub-domain of `domain` only its salt reaches. It narrows
+// (requests without the salt, or with another, never share with it) and cannot widen: no salt maps into another
+// tenant's domain (up to 2^-64).
+uint64_t narrowed_domain(uint64_t domain, std::string_view cache_salt);
 
 // A config with no keys: one tenant "default" in share domain "default".
 ServerConfig open_server_config();

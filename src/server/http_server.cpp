@@ -6,7 +6,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -16,11 +15,14 @@
 // Our own limit (limits.max_body_bytes, set_payload_max_length) applies to every body, form-encoded or not.
 #define CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH (size_t{1} << 30)
 #include "server/auth_header.h"
+#include "server/aux_api.h"
+#include "server/choice_set.h"
 #include "server/dashboard/dashboard_routes.h"
 #include "server/guarded_server.h"
 #include "server/openai_api.h"
 #include "server/prometheus.h"
 #include "server/prompt.h"
+#include "server/request_log.h"
 #include <httplib.h>
 
 namespace kvs::server {
@@ -59,46 +61,6 @@ constexpr auto kUnwindLimit = std::chrono::seconds(10);      // after cancelling
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-std::string utc_timestamp() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-// One log line per API request, written once (emit) when its response is done.
-struct RequestLog {
-  std::string method, path, id, tenant = "-";
-  int status = 0;
-  bool stream = false;
-  bool has_usage = false;
-  engine::Usage usage;
-  std::string finish, error;
-  Clock::time_point start = Clock::now();
-
-  void emit() const {
-    std::string line = utc_timestamp() + " " + method + " " + path + " " + std::to_string(status) + " tenant=" + tenant;
-    if (!id.empty()) line += " id=" + id + (stream ? " stream=1" : " stream=0");
-    char buf[256];
-    if (has_usage) {
-      std::snprintf(buf, sizeof(buf), " prompt=%lld cached=%lld completion=%lld ttft_ms=%.1f",
-                    static_cast<long long>(usage.prompt_tokens), static_cast<long long>(usage.cached_tokens),
-                    static_cast<long long>(usage.completion_tokens), usage.ttft_ms);
-      line += buf;
-    }
-    std::snprintf(buf, sizeof(buf), " total_ms=%.1f", ms_since(start));
-    line += buf;
-    if (!finish.empty()) line += " finish=" + finish;
-    if (!error.empty()) line += " error=" + dump_json(json(error));
-    line += "\n";
-    std::fputs(("kvshare serve: " + line).c_str(), stderr);
-  }
-};
 
 void set_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -158,7 +120,7 @@ struct HttpServer::Impl {
     explicit InFlight(Impl* s) : impl(s) {}
     ~InFlight() { impl->release(*this); }
     Impl* impl;
-    std::shared_ptr<engine::RequestHandle> handle;
+    std::vector<std::shared_ptr<engine::RequestHandle>> handles;  // one per choice
   };
   std::shared_ptr<InFlight> admit();  // nullptr while draining
   void attach(InFlight& f, std::shared_ptr<engine::RequestHandle> h);
@@ -175,10 +137,17 @@ struct HttpServer::Impl {
   void routes();
   void handle_completion(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
                          ApiKind kind);
-  void respond_blocking(const httplib::Request& req, httplib::Response& res, ApiKind kind, const ResponseMeta& meta,
-                        std::shared_ptr<InFlight> flight, RequestLog& log);
+  std::optional<ApiError> submit_choices(const CompletionRequest& r, const engine::RequestParams& p, InFlight& flight,
+                                        ChoiceSet& choices, httplib::Response& res);
+  void respond_blocking(httplib::Response& res, ApiKind kind, const ResponseMeta& meta,
+                        std::shared_ptr<InFlight> flight, std::shared_ptr<ChoiceSet> choices, RequestLog& log);
   void respond_stream(httplib::Response& res, ApiKind kind, const ResponseMeta& meta, bool include_usage,
-                      std::shared_ptr<InFlight> flight, std::shared_ptr<RequestLog> log);
+                      std::shared_ptr<InFlight> flight, std::shared_ptr<ChoiceSet> choices,
+                      std::shared_ptr<RequestLog> log);
+  void note_ignored(const std::vector<std::string>& fields, httplib::Response& res);
+  // The non-completion API routes (aux_api.h): authenticated like /v1, JSON in and out.
+  void handle_aux(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader,
+                  const std::function<ApiResult<json>(const json&)>& run);
   void handle_models(const httplib::Request& req, httplib::Response& res, const std::string* one);
   struct StreamState;
 
@@ -197,6 +166,7 @@ struct HttpServer::Impl {
   bool cancel_all = false;                      // GUARDED_BY(mu)
   int64_t in_flight = 0;                        // GUARDED_BY(mu)
   std::set<engine::RequestHandle*> handles;     // GUARDED_BY(mu): submitted, response not done
+  std::set<std::string> ignored_logged;         // GUARDED_BY(mu): unknown request fields already logged
   std::map<int, uint64_t> responses;            // GUARDED_BY(mu): HTTP status -> count
   std::unique_ptr<Dashboard> dashboard;         // its routes' state (set by routes())
   GuardedServer http;                           // last: destroyed first, before the state its handlers use
@@ -212,6 +182,7 @@ HttpServer::Impl::Impl(ServerConfig c, engine::Engine& e, ServedModel m)
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   http.set_payload_max_length(static_cast<size_t>(cfg.limits.max_body_bytes));
+  set_request_log_json(cfg.log_json);
   routes();
 }
 
@@ -224,15 +195,15 @@ std::shared_ptr<HttpServer::Impl::InFlight> HttpServer::Impl::admit() {
 
 void HttpServer::Impl::attach(InFlight& f, std::shared_ptr<engine::RequestHandle> h) {
   std::lock_guard<std::mutex> lk(mu);
-  f.handle = std::move(h);
-  handles.insert(f.handle.get());
-  if (cancel_all) f.handle->cancel();
+  handles.insert(h.get());
+  if (cancel_all) h->cancel();
+  f.handles.push_back(std::move(h));
 }
 
 void HttpServer::Impl::release(InFlight& f) {
   {
     std::lock_guard<std::mutex> lk(mu);
-    if (f.handle) handles.erase(f.handle.get());
+    for (const auto& h : f.handles) handles.erase(h.get());
     --in_flight;
   }
   cv.notify_all();
@@ -277,6 +248,20 @@ void HttpServer::Impl::routes() {
       set_error(res, ApiError{405, "Method " + req.method + " is not allowed on " + req.path + "; use POST.",
                               "invalid_request_error", "", "method_not_allowed"});
     });
+  // Embeddings, tokenize, detokenize (aux_api.h).
+  auto aux = [this](const char* path, std::function<ApiResult<json>(const json&)> run) {
+    http.Post(path, [this, run](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& rd) {
+      handle_aux(req, res, &rd, run);
+    });
+  };
+  aux("/v1/embeddings", [this](const json& b) {
+    std::vector<std::string> ids{model.embedder_id.empty() ? model.id : model.embedder_id, model.id};
+    return embeddings_response(b, model.embedder, ids);
+  });
+  aux("/tokenize", [this](const json& b) {
+    return tokenize_response(b, engine.tokenizer(), model.chat_template, engine.max_context());
+  });
+  aux("/detokenize", [this](const json& b) { return detokenize_response(b, engine.tokenizer()); });
   http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) { handle_models(req, res, nullptr); });
   http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
@@ -328,7 +313,35 @@ void HttpServer::Impl::handle_models(const httplib::Request& req, httplib::Respo
     log_error(req, err);
     return;
   }
-  set_json(res, 200, one ? model_json(model.id, model.created) : models_list_json(model.id, model.created));
+  const int64_t ctx = engine.max_context();
+  set_json(res, 200, one ? model_json(model.id, model.created, ctx) : models_list_json(model.id, model.created, ctx));
+}
+
+void HttpServer::Impl::handle_aux(const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader* reader, const std::function<ApiResult<json>(const json&)>& run) {
+  ApiError err;
+  const Tenant* tenant = authenticate(req, &err);
+  std::optional<std::string> raw;
+  if (tenant) raw = read_body(req, *reader, &err);
+  if (tenant && !raw) close_connection(res);
+  std::optional<ApiResult<json>> out;
+  if (raw) {
+    auto body = parse_json_body(*raw);
+    out = body.is_ok() ? run(body.value()) : ApiResult<json>(body.error());
+  }
+  if (!out || !out->is_ok()) {
+    if (out) err = out->error();
+    set_error(res, err);
+    log_error(req, err);
+    return;
+  }
+  set_json(res, 200, out->value());
+  RequestLog log;
+  log.method = req.method;
+  log.path = req.path;
+  log.tenant = tenant->name;
+  log.status = 200;
+  log.emit();
 }
 
 
@@ -419,7 +432,7 @@ void HttpServer::Impl::handle_metrics(const httplib::Request& req, httplib::Resp
     hc.in_flight = in_flight;
     hc.draining = draining;
   }
-  res.set_content(render_prometheus(engine.metrics(), hc), "text/plain; version=0.0.4; charset=utf-8");
+  res.set_content(render_prometheus(engine.metrics(), hc, model.id), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::Response& res,
@@ -451,7 +464,11 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   auto parsed = parse_completion_request(body.value(), kind);
   if (!parsed.is_ok()) return fail(parsed.error());
   const CompletionRequest& r = parsed.value();
+  note_ignored(r.ignored_fields, res);
   if (!r.model.empty() && r.model != model.id) return fail(model_not_found(r.model));
+  if (r.cache_salt && !tenant->allow_cache_salt)
+    return fail(invalid_request("'cache_salt' is not enabled for this tenant (the operator allows it per tenant with "
+                                "\"allow_cache_salt\": true)", "cache_salt"));
   size_t user_from = 0;
   auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template, &user_from);
   if (!ids.is_ok()) return fail(ids.error());
@@ -468,7 +485,8 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
                               : static_cast<int32_t>(std::min<int64_t>(cfg.limits.default_max_tokens, max_ctx - n_prompt));
   p.stop = r.stop;
   p.ignore_eos = r.ignore_eos;
-  p.domain = tenant->domain;  // from the key, never from the request
+  // From the key, never from the request; a cache_salt can only narrow it to a sub-domain of the tenant's own.
+  p.domain = r.cache_salt ? narrowed_domain(tenant->domain, *r.cache_salt) : tenant->domain;
   p.share_mode = r.share_mode;
   p.recompute_ratio = r.recompute_ratio;
   p.deviation = r.deviation;
@@ -487,66 +505,118 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   p.tenant = tenant->name;
   const std::string response_id = new_id(kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-");
   p.request_id = response_id;
-  auto submitted = engine.submit(std::move(p));
-  if (!submitted.is_ok()) {
-    const Status& s = submitted.status();
-    if (s.code() == Code::kResourceExhausted) {
-      res.set_header("Retry-After", std::to_string(cfg.limits.retry_after_s));
-      return fail(queue_full(s.message()));
-    }
-    if (s.code() == Code::kInvalidArgument) return fail(invalid_request(s.message(), param));
-    return fail(internal_error(s.to_string()));
-  }
-  attach(*flight, submitted.value());
+  p.logprobs = r.logprobs ? r.top_logprobs : -1;
+  p.prompt_logprobs = r.echo && r.logprobs;  // forces full compute (engine): shared rows have no logits
+  const bool score_only = r.echo && r.max_tokens && *r.max_tokens == 0;
+  if (score_only) p.max_tokens = 1;  // the engine generates at least one token; it is not reported
+  auto choices = std::make_shared<ChoiceSet>(engine.tokenizer(), ChoiceOptions{kind, r.logprobs, r.echo, score_only},
+                                             p.prompt);
+  if (auto e = submit_choices(r, p, *flight, *choices, res)) return fail(*e);
 
   ResponseMeta meta{response_id, unix_now(), model.id, r.share_report};
   log->id = meta.id;
   log->stream = r.stream;
-  if (r.stream) return respond_stream(res, kind, meta, r.include_usage, std::move(flight), std::move(log));
-  respond_blocking(req, res, kind, meta, std::move(flight), *log);
+  if (r.stream)
+    return respond_stream(res, kind, meta, r.include_usage, std::move(flight), std::move(choices), std::move(log));
+  respond_blocking(res, kind, meta, std::move(flight), std::move(choices), *log);
 }
 
-void HttpServer::Impl::respond_blocking(const httplib::Request& req, httplib::Response& res, ApiKind kind,
-                                        const ResponseMeta& meta, std::shared_ptr<InFlight> flight, RequestLog& log) {
-  engine::RequestHandle& h = *flight->handle;
-  std::string text;
+// Submits the request's n choices (seeds seed, seed + 1, ...). With n > 1 the first runs alone until its first
+// token: by then its prompt's full blocks are in the prefix cache, so the other choices adopt them and compute
+// only the prompt's last partial block (one prefill for the shared part; not when the tenant's donation policy
+// or echo scoring keeps the prompt out of the cache). An error leaves the choices submitted so far cancelled.
+std::optional<ApiError> HttpServer::Impl::submit_choices(const CompletionRequest& r, const engine::RequestParams& p,
+                                                         InFlight& flight, ChoiceSet& choices, httplib::Response& res) {
+  const ConnectionContext* conn = GuardedServer::current();
+  for (int32_t i = 0; i < r.n; ++i) {
+    if (i == 1) {
+      for (int polls = 0; !choices.choice_started(0) && !choices.all_finished(); ++polls) {
+        choices.pump(kEventPoll);
+        if (conn && conn->client_gone()) {
+          choices.cancel_all();
+          return ApiError{499, "client closed the connection", "invalid_request_error", "", ""};
+        }
+      }
+    }
+    engine::RequestParams pi = p;
+    pi.sampling.seed = p.sampling.seed + static_cast<uint64_t>(i);
+    auto submitted = engine.submit(std::move(pi));
+    if (!submitted.is_ok()) {
+      choices.cancel_all();
+      const Status& s = submitted.status();
+      if (s.code() == Code::kResourceExhausted) {
+        res.set_header("Retry-After", std::to_string(cfg.limits.retry_after_s));
+        return queue_full(s.message());
+      }
+      if (s.code() == Code::kInvalidArgument)
+        return invalid_request(s.message(), r.kind == ApiKind::kChat ? "messages" : "prompt");
+      return internal_error(s.to_string());
+    }
+    attach(flight, submitted.value());
+    choices.add(submitted.value());
+  }
+  return std::nullopt;
+}
+
+// Unknown top-level fields were ignored: named in a header (names sanitised: header-safe, at most 64 characters,
+// 16 names) and logged once per name for the server's lifetime.
+void HttpServer::Impl::note_ignored(const std::vector<std::string>& fields, httplib::Response& res) {
+  if (fields.empty()) return;
+  std::string header;
+  for (size_t i = 0; i < fields.size() && i < 16; ++i) {
+    std::string name = fields[i].substr(0, 64);
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '?';
+    header += (header.empty() ? "" : ",") + name;
+    bool first_time = false;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      first_time = ignored_logged.size() < 1024 && ignored_logged.insert(name).second;
+    }
+    if (first_time)
+      std::fprintf(stderr, "kvshare serve: ignoring unknown request field '%s' (logged once; listed in the "
+                           "x-kvshare-ignored-fields response header)\n", name.c_str());
+  }
+  res.set_header("x-kvshare-ignored-fields", header);
+}
+
+void HttpServer::Impl::respond_blocking(httplib::Response& res, ApiKind kind, const ResponseMeta& meta,
+                                        std::shared_ptr<InFlight> flight, std::shared_ptr<ChoiceSet> choices,
+                                        RequestLog& log) {
   bool client_gone = false;
   // cpp-httplib 0.11 cannot tell a non-streaming handler that its client left: the connection's socket is polled
   // (EOF or error) every kEventPoll, and the request is cancelled through the engine's cancel path, as a stream's.
   const ConnectionContext* conn = GuardedServer::current();
   auto last_check = Clock::now();
-  for (;;) {
-    auto ev = h.next(kEventPoll);
+  while (!choices->all_finished()) {
+    choices->pump(kEventPoll);
     if (!client_gone && conn && Clock::now() - last_check >= kEventPoll) {
       last_check = Clock::now();
       if (conn->client_gone()) {
         client_gone = true;
-        h.cancel();
+        choices->cancel_all();
       }
     }
-    if (!ev) continue;
-    text += ev->text;
-    if (!ev->finished) continue;
-    log.has_usage = true;
-    log.usage = ev->usage;
-    log.finish = ev->finish_reason;
-    if (ev->finish_reason == "cancelled") {
-      set_error(res, shutting_down());
-      log.status = client_gone ? 499 : 503;  // 499: client closed the request (nginx)
-      log.error = client_gone ? "client closed the connection" : "cancelled by shutdown";
-    } else if (ev->finish_reason == "error") {
-      set_error(res, internal_error("generation failed: " + ev->error.to_string()));
-      log.status = 500;
-      log.error = ev->error.to_string();
-    } else {
-      const std::string fr = openai_finish_reason(ev->finish_reason);
-      nlohmann::json body = kind == ApiKind::kChat ? chat_completion_json(meta, text, fr, ev->usage)
-                                                   : text_completion_json(meta, text, fr, ev->usage);
-      if (meta.share_report) body["kvshare"] = share_report_json(ev->usage.share);
-      set_json(res, 200, body);
-      log.status = 200;
-    }
-    break;
+  }
+  const engine::Usage usage = choices->usage();
+  const std::string outcome = choices->engine_outcome();
+  log.has_usage = true;
+  log.usage = usage;
+  log.finish = outcome == "stop" ? choices->outputs().front().finish_reason : outcome;
+  if (outcome == "cancelled") {
+    set_error(res, shutting_down());
+    log.status = client_gone ? 499 : 503;  // 499: client closed the request (nginx)
+    log.error = client_gone ? "client closed the connection" : "cancelled by shutdown";
+  } else if (outcome == "error") {
+    set_error(res, internal_error("generation failed: " + choices->error().to_string()));
+    log.status = 500;
+    log.error = choices->error().to_string();
+  } else {
+    const std::vector<ChoiceOutput> outs = choices->outputs();
+    json body = kind == ApiKind::kChat ? chat_completion_json(meta, outs, usage) : text_completion_json(meta, outs, usage);
+    if (meta.share_report) body["kvshare"] = share_report_json(choices->first_usage().share);
+    set_json(res, 200, body);
+    log.status = 200;
   }
   log.emit();
 }
@@ -555,6 +625,7 @@ void HttpServer::Impl::respond_blocking(const httplib::Request& req, httplib::Re
 // connection dropped; a request not finished by then is cancelled.
 struct HttpServer::Impl::StreamState {
   std::shared_ptr<InFlight> flight;  // destroyed last: the request stays in flight until here
+  std::shared_ptr<ChoiceSet> choices;
   std::shared_ptr<RequestLog> log;
   ApiKind kind = ApiKind::kChat;
   ResponseMeta meta;
@@ -565,42 +636,47 @@ struct HttpServer::Impl::StreamState {
 
   ~StreamState() {
     if (!finished) {
-      flight->handle->cancel();
+      choices->cancel_all();
       log->status = 499;
       log->error = "client closed the connection";
     }
     log->emit();
   }
 
-  // Appends the SSE events for one engine event.
-  void render(const engine::StreamEvent& ev, std::string& out) {
-    if (!ev.text.empty()) out += sse_data(stream_chunk_json(kind, meta, ChunkDelta{false, ev.text, std::nullopt}, include_usage));
-    if (!ev.finished) return;
+  // Appends the SSE events for the deltas read so far, and the closing events once every choice finished.
+  void render(std::string& out) {
+    for (ChunkDelta& d : choices->take_deltas()) {
+      const bool closing = d.finish_reason.has_value();
+      json chunk = stream_chunk_json(kind, meta, d, include_usage);
+      if (closing && d.index == 0 && meta.share_report) chunk["kvshare"] = share_report_json(choices->first_usage().share);
+      out += sse_data(chunk);
+    }
+    if (!choices->all_finished()) return;
     finished = true;
+    const engine::Usage usage = choices->usage();
+    const std::string outcome = choices->engine_outcome();
     log->has_usage = true;
-    log->usage = ev.usage;
-    log->finish = ev.finish_reason;
-    if (ev.finish_reason == "cancelled" || ev.finish_reason == "error") {
+    log->usage = usage;
+    log->finish = outcome;
+    if (outcome == "cancelled" || outcome == "error") {
       // Headers (200) are gone already: report in the stream, as OpenAI does for mid-stream errors.
-      const ApiError e = ev.finish_reason == "error" ? internal_error("generation failed: " + ev.error.to_string())
-                                                     : shutting_down();
+      const ApiError e = outcome == "error" ? internal_error("generation failed: " + choices->error().to_string())
+                                            : shutting_down();
       out += sse_data(error_json(e));
       log->error = e.message;
-    } else {
-      nlohmann::json closing = stream_chunk_json(
-          kind, meta, ChunkDelta{false, std::nullopt, openai_finish_reason(ev.finish_reason)}, include_usage);
-      if (meta.share_report) closing["kvshare"] = share_report_json(ev.usage.share);
-      out += sse_data(closing);
-      if (include_usage) out += sse_data(usage_chunk_json(kind, meta, ev.usage));
+    } else if (include_usage) {
+      out += sse_data(usage_chunk_json(kind, meta, usage));
     }
     out += kSseDone;
   }
 };
 
 void HttpServer::Impl::respond_stream(httplib::Response& res, ApiKind kind, const ResponseMeta& meta, bool include_usage,
-                                      std::shared_ptr<InFlight> flight, std::shared_ptr<RequestLog> log) {
+                                      std::shared_ptr<InFlight> flight, std::shared_ptr<ChoiceSet> choices,
+                                      std::shared_ptr<RequestLog> log) {
   auto st = std::make_shared<StreamState>();
   st->flight = std::move(flight);
+  st->choices = std::move(choices);
   st->log = std::move(log);
   st->log->status = 200;
   st->kind = kind;
@@ -613,18 +689,21 @@ void HttpServer::Impl::respond_stream(httplib::Response& res, ApiKind kind, cons
   // call, so a client that left is noticed within kEventPoll even while no token comes.
   res.set_chunked_content_provider("text/event-stream", [st](size_t, httplib::DataSink& sink) {
     std::string out;
-    if (!st->started) {  // headers and the role chunk go out at once
+    if (!st->started) {  // headers and the role chunks go out at once
       st->started = true;
       if (st->kind == ApiKind::kChat) {
-        out = sse_data(stream_chunk_json(st->kind, st->meta, ChunkDelta{true, std::string(), std::nullopt}, st->include_usage));
+        for (size_t i = 0; i < st->choices->size(); ++i) {
+          ChunkDelta role;
+          role.role = true;
+          role.text = std::string();
+          role.index = static_cast<int32_t>(i);
+          out += sse_data(stream_chunk_json(st->kind, st->meta, role, st->include_usage));
+        }
         return sink.write(out.data(), out.size());
       }
     }
-    engine::RequestHandle& h = *st->flight->handle;
-    for (auto ev = h.next(kEventPoll); ev; ev = h.next(std::chrono::milliseconds(0))) {
-      st->render(*ev, out);
-      if (st->finished) break;
-    }
+    st->choices->pump(kEventPoll);
+    st->render(out);
     if (out.empty() && Clock::now() - st->last_write > kSsePingEvery) out = ": keep-alive\n\n";
     if (!out.empty()) {
       if (!sink.write(out.data(), out.size())) return false;  // client gone: ~StreamState cancels

@@ -1,7 +1,8 @@
 // HttpServer: the OpenAI-compatible HTTP front of one Engine (cpp-httplib, thread per connection from a pool).
 //
 //   POST /v1/chat/completions, POST /v1/completions   JSON or SSE stream (data: {...}\n\n ... data: [DONE]\n\n)
-//   GET  /v1/models, /v1/models/{id}                  the served model
+//   GET  /v1/models, /v1/models/{id}                  the served model (with max_model_len, the context)
+//   POST /v1/embeddings, /tokenize, /detokenize        aux_api.h (authenticated like /v1)
 //   GET  /health                                       200 {"status":"ok"}; 503 {"status":"draining"} on shutdown
 //   GET  /metrics                                      Prometheus text (prometheus.h); operator key when keys exist
 //   GET  /dashboard, /dashboard/api/*                  the operator dashboard (dashboard/dashboard_routes.h)
@@ -19,7 +20,7 @@
 // Cancellation: a streaming request whose client goes away (a write fails, or the socket is found closed while
 // waiting for tokens) is cancelled in the engine; so is a non-streaming one whose connection closes (its socket is
 // polled for EOF every 100 ms while it waits).
-// Logging: one line per API request on stderr (tenant, status, prompt/cached/completion tokens, TTFT, total).
+// Logging: one line per API request on stderr (request_log.h: text, or JSON with --log-format json).
 //
 // Invariants: every admitted request is counted in flight from before it is submitted until its response is
 // done (the last byte written or the connection dropped); drain_and_stop() returns only when none is left.
@@ -33,6 +34,7 @@
 #include "base/status.h"
 #include "engine/engine.h"
 #include "server/config.h"
+#include "share/embedder/embedder.h"
 
 namespace kvs::server {
 
@@ -40,6 +42,8 @@ struct ServedModel {
   std::string id;             // what /v1/models lists and requests must name (when they name one)
   std::string chat_template;  // the GGUF's tokenizer.chat_template; "" when the model has none
   int64_t created = 0;        // unix seconds, reported by /v1/models
+  const share::Embedder* embedder = nullptr;  // /v1/embeddings (null: 503); must outlive the server
+  std::string embedder_id;    // the name /v1/embeddings answers to (besides id)
 };
 
 class HttpServer {

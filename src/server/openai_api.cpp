@@ -97,12 +97,13 @@ class FieldReader {
     if (v && !neutral(*v)) fail(invalid_request("'" + std::string(key) + "' is not supported by this server (" + what + ")", key));
   }
 
-  void reject_unknown() {
+  // Top-level fields nobody read: ignored and named (they cannot change the answer: every field that could is
+  // read above, by its own rule or by the answer-changing table).
+  std::vector<std::string> unknown() const {
+    std::vector<std::string> out;
     for (auto it = body_.begin(); it != body_.end(); ++it)
-      if (!known_.count(it.key())) {
-        fail(invalid_request("Unrecognized request argument supplied: " + it.key(), it.key()));
-        return;
-      }
+      if (!known_.count(it.key())) out.push_back(it.key());
+    return out;
   }
 
   const std::optional<ApiError>& error() const { return error_; }
@@ -118,6 +119,55 @@ class FieldReader {
 };
 
 bool is_zero_number(const json& v) { return v.is_number() && v.get<double>() == 0.0; }
+
+constexpr int64_t kMaxChoices = 16;      // n
+constexpr int64_t kMaxTopLogprobs = 20;  // as OpenAI's top_logprobs (and vLLM's default max_logprobs)
+
+// Fields of other servers (vLLM, llama.cpp, newer OpenAI APIs) whose silent omission would change the answer:
+// accepted only at their neutral value, else a 400 (every other unknown field is ignored and named).
+struct AnswerChangingField {
+  const char* name;
+  const char* neutral_text;
+  bool (*neutral)(const json&);
+};
+bool empty_array(const json& v) { return v.is_array() && v.empty(); }
+bool is_false(const json& v) { return v.is_boolean() && !v.get<bool>(); }
+bool is_true(const json& v) { return v.is_boolean() && v.get<bool>(); }
+bool is_one(const json& v) { return v.is_number() && v.get<double>() == 1.0; }
+bool never(const json&) { return false; }  // any non-null value changes the answer
+constexpr AnswerChangingField kAnswerChanging[] = {
+    {"min_tokens", "only 0", is_zero_number},
+    {"stop_token_ids", "only []", empty_array},
+    {"bad_words", "only []", empty_array},
+    {"allowed_token_ids", "only null", never},
+    {"use_beam_search", "only false", is_false},
+    {"length_penalty", "only 1", is_one},
+    {"typical_p", "only 1", is_one},
+    {"prompt_logprobs", "only null (use echo with logprobs)", never},
+    {"include_stop_str_in_output", "only false", is_false},
+    {"skip_special_tokens", "only true", is_true},
+    {"truncate_prompt_tokens", "only null", never},
+    {"logits_processors", "only null", never},
+    {"structured_outputs", "only null", never},
+    {"guided_json", "only null", never},
+    {"guided_regex", "only null", never},
+    {"guided_choice", "only null", never},
+    {"guided_grammar", "only null", never},
+    {"grammar", "only null", never},
+    {"json_schema", "only null", never},
+    {"chat_template", "only null", never},
+    {"chat_template_kwargs", "only null", never},
+    {"add_generation_prompt", "only true", is_true},
+    {"continue_final_message", "only false", is_false},
+    {"add_special_tokens", "only false", is_false},
+    {"documents", "only null", never},
+    {"mirostat", "only 0", is_zero_number},
+    {"dry_multiplier", "only 0", is_zero_number},
+    {"xtc_probability", "only 0", is_zero_number},
+    {"n_probs", "only 0 (use logprobs)", is_zero_number},
+    {"audio", "only null", never},
+    {"web_search_options", "only null", never},
+};
 
 // messages[i].content: a string, or an array of {"type": "text", "text": ...} parts joined by "\n".
 std::optional<ApiError> parse_content(const json& c, const std::string& param, std::string& out) {
@@ -309,7 +359,7 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
   }
 
   constexpr int64_t kMaxTok = std::numeric_limits<int32_t>::max();
-  if (auto n = f.integer("max_tokens", 1, kMaxTok)) req.max_tokens = static_cast<int32_t>(*n);
+  if (auto n = f.integer("max_tokens", kind == ApiKind::kCompletion ? 0 : 1, kMaxTok)) req.max_tokens = static_cast<int32_t>(*n);
   if (kind == ApiKind::kChat)
     if (auto n = f.integer("max_completion_tokens", 1, kMaxTok)) req.max_tokens = static_cast<int32_t>(*n);
   if (auto t = f.number("temperature", 0, 2)) req.sampling.temperature = static_cast<float>(*t);
@@ -333,6 +383,8 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
       for (auto it = so->begin(); it != so->end(); ++it) {
         if (it.key() == "include_usage" && (it->is_boolean() || it->is_null())) {
           req.include_usage = it->is_boolean() && it->get<bool>();
+        } else if (it.key() == "include_obfuscation" && (it->is_boolean() || it->is_null())) {
+          // OpenAI's random padding against length side channels: its absence changes no answer
         } else if (it.key() == "include_usage") {
           f.fail(invalid_request("'stream_options.include_usage' must be a boolean", "stream_options.include_usage"));
         } else {
@@ -341,11 +393,14 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
       }
     }
   }
-  if (auto n = f.integer("n", 1, 128); n && *n != 1)
-    f.fail(invalid_request("'n' must be 1: this server returns one choice per request", "n"));
+  if (auto n = f.integer("n", 1, kMaxChoices)) req.n = static_cast<int32_t>(*n);
   if (auto u = f.string("user")) req.user = *u;
   (void)f.string("safety_identifier");  // OpenAI's successor of "user": accepted, not used
   (void)f.string("prompt_cache_key");   // routing hint for OpenAI's cache; ours keys on the prompt itself
+  if (auto salt = f.string("cache_salt")) {  // vLLM's name; the server decides whether the tenant may use it
+    if (salt->empty() || salt->size() > 256) f.fail(invalid_request("'cache_salt' must be 1..256 characters", "cache_salt"));
+    else req.cache_salt = *salt;
+  }
 
   if (const json* ks = f.get("kvshare")) {
     if (!ks->is_object()) {
@@ -393,31 +448,44 @@ ApiResult<CompletionRequest> parse_completion_request(const json& body, ApiKind 
   f.neutral_only("frequency_penalty", "only 0", is_zero_number);
   f.neutral_only("presence_penalty", "only 0", is_zero_number);
   f.neutral_only("logit_bias", "only an empty object", [](const json& v) { return v.is_object() && v.empty(); });
+  f.neutral_only("response_format", "only {\"type\": \"text\"}", [](const json& v) {
+    return v.is_object() && v.size() == 1 && v.contains("type") && v["type"] == "text";
+  });
+  f.neutral_only("tools", "no tools", [](const json& v) { return v.is_array() && v.empty(); });
+  f.neutral_only("functions", "no functions", [](const json& v) { return v.is_array() && v.empty(); });
+  f.neutral_only("tool_choice", "only \"none\" or \"auto\" without tools",
+                 [](const json& v) { return v.is_string() && (v == "none" || v == "auto"); });
+  f.neutral_only("function_call", "only \"none\"", [](const json& v) { return v.is_string() && v == "none"; });
+  for (const AnswerChangingField& a : kAnswerChanging) f.neutral_only(a.name, a.neutral_text, a.neutral);
+  f.neutral_only("best_of", "only 1", [](const json& v) { return v.is_number_integer() && v.get<int64_t>() == 1; });
+  // The other endpoint's fields: ignoring them would answer a different question.
+  f.neutral_only(kind == ApiKind::kChat ? "prompt" : "messages", "this endpoint's field is the other one", never);
+  if (kind == ApiKind::kCompletion) f.neutral_only("max_completion_tokens", "a chat field; use max_tokens", never);
   if (kind == ApiKind::kChat) {
-    f.neutral_only("logprobs", "only false", [](const json& v) { return v.is_boolean() && !v.get<bool>(); });
-    f.neutral_only("top_logprobs", "only 0", is_zero_number);
-    f.neutral_only("response_format", "only {\"type\": \"text\"}", [](const json& v) {
-      return v.is_object() && v.size() == 1 && v.contains("type") && v["type"] == "text";
-    });
-    f.neutral_only("tools", "no tools", [](const json& v) { return v.is_array() && v.empty(); });
-    f.neutral_only("functions", "no functions", [](const json& v) { return v.is_array() && v.empty(); });
-    f.neutral_only("tool_choice", "only \"none\" or \"auto\" without tools",
-                   [](const json& v) { return v.is_string() && (v == "none" || v == "auto"); });
-    f.neutral_only("function_call", "only \"none\"", [](const json& v) { return v.is_string() && v == "none"; });
+    f.neutral_only("echo", "only false (vLLM's chat echo is not supported)", is_false);
+    req.logprobs = f.boolean("logprobs").value_or(false);
+    if (auto t = f.integer("top_logprobs", 0, kMaxTopLogprobs)) {
+      if (!req.logprobs && *t > 0)
+        f.fail(invalid_request("'top_logprobs' needs 'logprobs': true", "top_logprobs"));
+      req.top_logprobs = static_cast<int32_t>(*t);
+    }
     (void)f.boolean("parallel_tool_calls");
     (void)f.boolean("store");
     if (const json* md = f.get("metadata"); md && !md->is_object()) f.wrong_type("metadata", "an object", *md);
     if (auto st = f.string("service_tier"); st && *st != "auto" && *st != "default")
       f.fail(invalid_request("'service_tier' must be 'auto' or 'default'", "service_tier"));
   } else {
-    f.neutral_only("logprobs", "only 0 or null",
-                   [](const json& v) { return is_zero_number(v) || (v.is_boolean() && !v.get<bool>()); });
-    f.neutral_only("echo", "only false", [](const json& v) { return v.is_boolean() && !v.get<bool>(); });
-    f.neutral_only("best_of", "only 1", [](const json& v) { return v.is_number_integer() && v.get<int64_t>() == 1; });
+    if (auto n = f.integer("logprobs", 0, kMaxTopLogprobs)) {  // completions: the number of alternatives
+      req.logprobs = true;
+      req.top_logprobs = static_cast<int32_t>(*n);
+    }
+    req.echo = f.boolean("echo").value_or(false);
     f.neutral_only("suffix", "only an empty string", [](const json& v) { return v.is_string() && v.empty(); });
   }
-  f.reject_unknown();
+  if (req.max_tokens && *req.max_tokens == 0 && !req.echo)
+    f.fail(invalid_request("'max_tokens' must be at least 1 (0 only with echo: score the prompt)", "max_tokens"));
   if (f.error()) return *f.error();
+  req.ignored_fields = f.unknown();
   return req;
 }
 
@@ -465,23 +533,44 @@ json error_json(const ApiError& e) {
                 {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
 }
 
-json chat_completion_json(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
-                          const engine::Usage& usage) {
-  json choice = {{"index", 0},
-                 {"message", {{"role", "assistant"}, {"content", std::string(text)}}},
-                 {"logprobs", nullptr},
-                 {"finish_reason", std::string(finish_reason)}};
+json chat_completion_json(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const engine::Usage& usage) {
+  json arr = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceOutput& c = choices[i];
+    arr.push_back({{"index", i},
+                   {"message", {{"role", "assistant"}, {"content", c.text}}},
+                   {"logprobs", c.logprobs ? chat_logprobs_json(*c.logprobs) : json(nullptr)},
+                   {"finish_reason", c.finish_reason}});
+  }
   return json{{"id", meta.id},           {"object", object_name(ApiKind::kChat, false)},
               {"created", meta.created}, {"model", meta.model},
-              {"choices", json::array({choice})}, {"usage", usage_json(usage)}};
+              {"choices", std::move(arr)}, {"usage", usage_json(usage)}};
+}
+
+json text_completion_json(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const engine::Usage& usage) {
+  json arr = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceOutput& c = choices[i];
+    arr.push_back({{"text", c.text},
+                   {"index", i},
+                   {"logprobs", c.logprobs ? completion_logprobs_json(*c.logprobs, 0) : json(nullptr)},
+                   {"finish_reason", c.finish_reason}});
+  }
+  return json{{"id", meta.id},           {"object", object_name(ApiKind::kCompletion, false)},
+              {"created", meta.created}, {"model", meta.model},
+              {"choices", std::move(arr)}, {"usage", usage_json(usage)}};
+}
+
+json chat_completion_json(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
+                          const engine::Usage& usage) {
+  const ChoiceOutput c{std::string(text), std::string(finish_reason), std::nullopt};
+  return chat_completion_json(meta, std::span(&c, 1), usage);
 }
 
 json text_completion_json(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
                           const engine::Usage& usage) {
-  json choice = {{"text", std::string(text)}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", std::string(finish_reason)}};
-  return json{{"id", meta.id},           {"object", object_name(ApiKind::kCompletion, false)},
-              {"created", meta.created}, {"model", meta.model},
-              {"choices", json::array({choice})}, {"usage", usage_json(usage)}};
+  const ChoiceOutput c{std::string(text), std::string(finish_reason), std::nullopt};
+  return text_completion_json(meta, std::span(&c, 1), usage);
 }
 
 json stream_chunk_json(ApiKind kind, const ResponseMeta& meta, const ChunkDelta& d, bool include_usage) {
@@ -491,9 +580,11 @@ json stream_chunk_json(ApiKind kind, const ResponseMeta& meta, const ChunkDelta&
     json delta = json::object();
     if (d.role) delta["role"] = "assistant";
     if (d.text) delta["content"] = *d.text;
-    choice = {{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}};
+    json lp = d.logprobs ? chat_logprobs_json(*d.logprobs) : json(nullptr);
+    choice = {{"index", d.index}, {"delta", delta}, {"logprobs", std::move(lp)}, {"finish_reason", finish}};
   } else {
-    choice = {{"text", d.text.value_or("")}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
+    json lp = d.logprobs ? completion_logprobs_json(*d.logprobs, d.text_offset) : json(nullptr);
+    choice = {{"text", d.text.value_or("")}, {"index", d.index}, {"logprobs", std::move(lp)}, {"finish_reason", finish}};
   }
   json chunk = {{"id", meta.id},           {"object", object_name(kind, true)},
                 {"created", meta.created}, {"model", meta.model},
@@ -507,12 +598,14 @@ json usage_chunk_json(ApiKind kind, const ResponseMeta& meta, const engine::Usag
               {"choices", json::array()}, {"usage", usage_json(usage)}};
 }
 
-json model_json(const std::string& id, int64_t created) {
-  return json{{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "kvshare"}};
+json model_json(const std::string& id, int64_t created, int64_t max_model_len) {
+  json j{{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "kvshare"}};
+  if (max_model_len > 0) j["max_model_len"] = max_model_len;
+  return j;
 }
 
-json models_list_json(const std::string& id, int64_t created) {
-  return json{{"object", "list"}, {"data", json::array({model_json(id, created)})}};
+json models_list_json(const std::string& id, int64_t created, int64_t max_model_len) {
+  return json{{"object", "list"}, {"data", json::array({model_json(id, created, max_model_len)})}};
 }
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

@@ -2,11 +2,18 @@
 // the response, stream-chunk, usage and error JSON. Pure functions (no engine, no sockets, no clock): the HTTP
 // server supplies ids and timestamps, so every rule here is unit-tested.
 //
-// Validation follows OpenAI: a field of the wrong type, a value out of range or an unknown field is a 400 with
+// Validation follows OpenAI: a known field of the wrong type or a value out of range is a 400 with
 // {"error": {"message", "type": "invalid_request_error", "param": <field>, "code"}}; null counts as absent.
-// Fields we accept but do not implement are accepted only at their neutral value (frequency_penalty 0,
-// presence_penalty 0, logprobs false, n 1, logit_bias {}, response_format text, no tools, echo false, best_of 1):
-// anything else is a 400 rather than a silently different answer.
+// Tolerance: an unknown top-level field is ignored and listed in CompletionRequest::ignored_fields (the server
+// logs each name once and returns them in the x-kvshare-ignored-fields header), so clients written for other
+// servers work. Fields whose silent omission would change the answer are accepted only at their neutral value
+// (frequency_penalty 0, presence_penalty 0, logit_bias {}, response_format text, no tools, best_of 1, and the
+// other servers' sampling / guided-decoding fields in kAnswerChanging: min_tokens, stop_token_ids, guided_json,
+// ...): anything else is a 400 rather than a silently different answer. Nested objects (messages, content parts,
+// stream_options, kvshare) stay strict: an unknown key there is a 400.
+// logprobs: chat {"logprobs": true, "top_logprobs": 0..20}; completions {"logprobs": 0..20, "echo": bool}
+// (echo with max_tokens 0 scores the prompt only). n: 1..16 choices. cache_salt (vLLM): a string that narrows
+// the tenant's share domain when the operator allows it (the server checks; it can never widen a domain).
 //
 // Defaults (as OpenAI): temperature 1, top_p 1, no stop strings, not streamed. max_tokens: when absent the server
 // uses min(limits.default_max_tokens, context left after the prompt); a max_tokens beyond the context left is
@@ -16,6 +23,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +32,7 @@
 
 #include "engine/request.h"
 #include "engine/sampler.h"
+#include "server/openai_logprobs.h"
 #include "tokenizer/chat_template.h"
 
 namespace kvs::server {
@@ -87,6 +96,12 @@ struct CompletionRequest {
   std::optional<share::DeviationScorer> deviation;
   int32_t edit_window = -1, edit_tail = -1;  // edit-aware selection (< 0: the server's default)
   bool donate = true;  // "kvshare": {"donate": false}: this prompt never becomes a donor (it can only opt out)
+  int32_t n = 1;                            // choices
+  bool logprobs = false;                    // return the sampled tokens' log-probabilities
+  int32_t top_logprobs = 0;                 // ... and this many alternatives per token
+  bool echo = false;                        // completions: the prompt is returned before the completion
+  std::optional<std::string> cache_salt;    // vLLM: narrows the share domain (if the tenant may)
+  std::vector<std::string> ignored_fields;  // unknown top-level fields, ignored (sorted by name)
 };
 
 // Parses a request body: it must be valid UTF-8 (checked on the raw bytes, naming the offset) and one JSON object.
@@ -111,7 +126,17 @@ nlohmann::json usage_json(const engine::Usage& usage);
 nlohmann::json share_report_json(const engine::ShareReport& report);
 nlohmann::json error_json(const ApiError& error);
 
-// Non-streaming responses.
+// Non-streaming responses: one choice per entry (index = position).
+struct ChoiceOutput {
+  std::string text;                                  // completions with echo: the prompt text first
+  std::string finish_reason;                         // OpenAI's
+  std::optional<std::vector<LogprobToken>> logprobs;  // requested: every token of text (echo: prompt first)
+};
+nlohmann::json chat_completion_json(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                                    const engine::Usage& usage);
+nlohmann::json text_completion_json(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                                    const engine::Usage& usage);
+// One choice without logprobs.
 nlohmann::json chat_completion_json(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
                                     const engine::Usage& usage);
 nlohmann::json text_completion_json(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
@@ -124,13 +149,17 @@ struct ChunkDelta {
   bool role = false;                         // chat: announce the assistant role
   std::optional<std::string> text;           // content delta (chat) or text (completions)
   std::optional<std::string> finish_reason;  // set on the closing chunk
+  int32_t index = 0;                         // the choice (n > 1)
+  std::optional<std::vector<LogprobToken>> logprobs;  // the tokens behind this chunk's text, when requested
+  int64_t text_offset = 0;                   // completions: byte offset of this chunk's text in the choice's text
 };
 nlohmann::json stream_chunk_json(ApiKind kind, const ResponseMeta& meta, const ChunkDelta& delta, bool include_usage);
 nlohmann::json usage_chunk_json(ApiKind kind, const ResponseMeta& meta, const engine::Usage& usage);
 
 // GET /v1/models and /v1/models/{id}.
-nlohmann::json model_json(const std::string& id, int64_t created);
-nlohmann::json models_list_json(const std::string& id, int64_t created);
+// max_model_len (vLLM's field): the context in tokens; 0 leaves it out.
+nlohmann::json model_json(const std::string& id, int64_t created, int64_t max_model_len = 0);
+nlohmann::json models_list_json(const std::string& id, int64_t created, int64_t max_model_len = 0);
 
 // Serialises JSON for the wire. Never throws: any invalid UTF-8 in strings is replaced by U+FFFD.
 std::string dump_json(const nlohmann::json& j);

@@ -107,7 +107,7 @@ class Server:
         assert status == 200, body
         out = {}
         for line in body.decode().splitlines():
-            m = re.match(r"^kvshare_([a-z_]+) ([0-9.eE+-]+)$", line)
+            m = re.match(r'^kvshare_([a-z_]+)\{model_name="[^"]*"\} ([0-9.eE+-]+)$', line)
             if m:
                 out[m.group(1)] = float(m.group(2))
         return out
@@ -330,13 +330,13 @@ def test_auth_errors(server):
     ({"messages": "hello", "max_tokens": 4}, "messages"),
     ({"messages": [{"role": "user", "content": "x"}], "max_tokens": "4"}, "max_tokens"),
     ({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}, "temperature"),
-    ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+    ({"messages": [{"role": "user", "content": "x"}], "n": 17}, "n"),
     ({"messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop[0]"),
     ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages[0].content[0].type"),
     ({"messages": [{"role": "user", "content": "x"}], "frequency_penalty": 1.0}, "frequency_penalty"),
-    ({"messages": [{"role": "user", "content": "x"}], "bogus_field": 1}, "bogus_field"),
+    ({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}, "tools"),
     ({"messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": True}}, "stream_options"),
     ({"messages": [{"role": "user", "content": "x"}], "kvshare": {"deviation": "magic"}}, "kvshare.deviation"),
     ({"messages": [{"role": "user", "content": "x"}], "kvshare": {"deviation": 1}}, "kvshare.deviation"),

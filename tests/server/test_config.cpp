@@ -83,3 +83,33 @@ TEST(ServerConfig, ShareDomainIdIsStable) {
 
 }  // namespace
 }  // namespace kvs::server
+
+namespace kvs::server {
+namespace {
+
+TEST(ServerConfig, CacheSaltIsPerTenantAndOnlyNarrows) {
+  auto r = parse_server_config(R"({"allow_cache_salt": true, "tenants": [
+      {"name": "acme", "api_keys": ["sk-a"]},
+      {"name": "globex", "api_keys": ["sk-g"], "allow_cache_salt": false}]})",
+                               "t.json");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_TRUE(r.value().tenant_for_key("sk-a")->allow_cache_salt);   // the file's default
+  EXPECT_FALSE(r.value().tenant_for_key("sk-g")->allow_cache_salt);  // its own setting wins
+  EXPECT_FALSE(open_server_config().open_tenant().allow_cache_salt);
+  auto open = parse_server_config(R"({"allow_cache_salt": true})", "o.json");
+  ASSERT_TRUE(open.is_ok());
+  EXPECT_TRUE(open.value().open_tenant().allow_cache_salt);
+  EXPECT_FALSE(parse_server_config(R"({"allow_cache_salt": 1})", "b.json").is_ok());
+  // A salted domain is a new sub-domain of its parent: neither the parent, nor another tenant's, nor another
+  // parent's sub-domain under the same salt; and the same inputs give the same domain.
+  const uint64_t acme = share_domain_id("acme"), globex = share_domain_id("globex");
+  const uint64_t s1 = narrowed_domain(acme, "user-1");
+  EXPECT_EQ(s1, narrowed_domain(acme, "user-1"));
+  EXPECT_NE(s1, acme);
+  EXPECT_NE(s1, globex);
+  EXPECT_NE(s1, narrowed_domain(globex, "user-1"));
+  EXPECT_NE(s1, narrowed_domain(acme, "user-2"));
+}
+
+}  // namespace
+}  // namespace kvs::server

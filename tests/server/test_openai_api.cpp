@@ -132,18 +132,79 @@ TEST(OpenAiParse, WrongTypesAre400WithParam) {
   expect_400(chat({{"messages", user_msgs()}, {"ignore_eos", 1}}), "ignore_eos");
 }
 
-TEST(OpenAiParse, UnsupportedValuesAndUnknownFieldsAre400) {
-  expect_400(chat({{"messages", user_msgs()}, {"n", 2}}), "n");
+TEST(OpenAiParse, AnswerChangingValuesAre400) {
+  expect_400(chat({{"messages", user_msgs()}, {"n", 17}}), "n");
   expect_400(chat({{"messages", user_msgs()}, {"frequency_penalty", 0.5}}), "frequency_penalty");
   expect_400(chat({{"messages", user_msgs()}, {"presence_penalty", 3}}), "presence_penalty");
-  expect_400(chat({{"messages", user_msgs()}, {"logprobs", true}}), "logprobs");
+  expect_400(chat({{"messages", user_msgs()}, {"logprobs", 1}}), "logprobs");  // chat: a boolean
+  expect_400(chat({{"messages", user_msgs()}, {"top_logprobs", 3}}), "top_logprobs");  // needs logprobs: true
+  expect_400(chat({{"messages", user_msgs()}, {"logprobs", true}, {"top_logprobs", 21}}), "top_logprobs");
   expect_400(chat({{"messages", user_msgs()}, {"logit_bias", {{"1", 5}}}}), "logit_bias");
   expect_400(chat({{"messages", user_msgs()}, {"response_format", {{"type", "json_object"}}}}), "response_format");
   expect_400(chat({{"messages", user_msgs()}, {"tools", json::array({{{"type", "function"}}})}}), "tools");
-  expect_400(chat({{"messages", user_msgs()}, {"bogus", 1}}), "bogus");
-  expect_400(completion({{"prompt", "x"}, {"echo", true}}), "echo");
+  expect_400(completion({{"prompt", "x"}, {"tools", json::array({{{"type", "function"}}})}}), "tools");
+  expect_400(chat({{"messages", user_msgs()}, {"guided_json", {{"type", "object"}}}}), "guided_json");
+  expect_400(completion({{"prompt", "x"}, {"min_tokens", 4}}), "min_tokens");
+  expect_400(completion({{"prompt", "x"}, {"stop_token_ids", {1}}}), "stop_token_ids");
   expect_400(completion({{"prompt", "x"}, {"best_of", 2}}), "best_of");
+  expect_400(completion({{"prompt", "x"}, {"logprobs", 21}}), "logprobs");
+  expect_400(completion({{"prompt", "x"}, {"max_tokens", 0}}), "max_tokens");  // 0 only with echo
+  expect_400(chat({{"messages", user_msgs()}, {"max_tokens", 0}}), "max_tokens");
   expect_400(completion({{"prompt", "x"}, {"max_completion_tokens", 3}}), "max_completion_tokens");  // chat only
+  expect_400(chat({{"messages", user_msgs()}, {"cache_salt", ""}}), "cache_salt");
+  expect_400(chat({{"messages", user_msgs()}, {"kvshare", {{"bogus", 1}}}}), "kvshare.bogus");  // nested: strict
+}
+
+TEST(OpenAiParse, UnknownTopLevelFieldsAreIgnoredAndNamed) {
+  auto r = chat({{"messages", user_msgs()}, {"bogus", 1}, {"vendor_hint", {{"x", 1}}}, {"min_tokens", 0},
+                 {"stop_token_ids", json::array()}, {"skip_special_tokens", true}});
+  ASSERT_TRUE(r.is_ok()) << r.error().message;
+  EXPECT_EQ(r.value().ignored_fields, (std::vector<std::string>{"bogus", "vendor_hint"}));
+  EXPECT_TRUE(chat({{"messages", user_msgs()}, {"stream", true},
+                   {"stream_options", {{"include_usage", true}, {"include_obfuscation", false}}}})
+                  .is_ok());
+  auto known = chat({{"messages", user_msgs()}, {"seed", 3}});
+  ASSERT_TRUE(known.is_ok());
+  EXPECT_TRUE(known.value().ignored_fields.empty());
+}
+
+TEST(OpenAiParse, LogprobsEchoNAndCacheSalt) {
+  auto c = chat({{"messages", user_msgs()}, {"logprobs", true}, {"top_logprobs", 5}, {"n", 3}, {"cache_salt", "s1"}});
+  ASSERT_TRUE(c.is_ok()) << c.error().message;
+  EXPECT_TRUE(c.value().logprobs);
+  EXPECT_EQ(c.value().top_logprobs, 5);
+  EXPECT_EQ(c.value().n, 3);
+  EXPECT_EQ(c.value().cache_salt, std::optional<std::string>("s1"));
+  auto t = completion({{"prompt", "x"}, {"logprobs", 2}, {"echo", true}, {"max_tokens", 0}});
+  ASSERT_TRUE(t.is_ok()) << t.error().message;
+  EXPECT_TRUE(t.value().logprobs && t.value().echo);
+  EXPECT_EQ(t.value().top_logprobs, 2);
+  EXPECT_EQ(t.value().max_tokens, std::optional<int32_t>(0));
+  auto none = completion({{"prompt", "x"}, {"logprobs", nullptr}});
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none.value().logprobs);
+}
+
+TEST(OpenAiBuild, LogprobObjects) {
+  std::vector<LogprobToken> toks(2);
+  toks[0].token = "He";  // an echoed prompt's first token: no logprob
+  toks[1].token = "llo";
+  toks[1].logprob = -0.5f;
+  toks[1].top = {{"llo", -0.5f}, {"y", -1.5f}, {"y", -2.0f}};
+  json c = completion_logprobs_json(toks, 3);
+  EXPECT_EQ(c["tokens"], json({"He", "llo"}));
+  EXPECT_TRUE(c["token_logprobs"][0].is_null());
+  EXPECT_FLOAT_EQ(c["token_logprobs"][1].get<float>(), -0.5f);
+  EXPECT_TRUE(c["top_logprobs"][0].is_null());
+  EXPECT_EQ(c["top_logprobs"][1].size(), 2u);  // same text twice: the likelier kept
+  EXPECT_FLOAT_EQ(c["top_logprobs"][1]["y"].get<float>(), -1.5f);
+  EXPECT_EQ(c["text_offset"], json({3, 5}));
+  json ch = chat_logprobs_json(std::span(toks).subspan(1));
+  ASSERT_EQ(ch["content"].size(), 1u);
+  EXPECT_EQ(ch["content"][0]["token"], "llo");
+  EXPECT_EQ(ch["content"][0]["bytes"], json({108, 108, 111}));
+  EXPECT_EQ(ch["content"][0]["top_logprobs"].size(), 3u);
+  EXPECT_TRUE(ch["refusal"].is_null());
 }
 
 TEST(OpenAiParse, CompletionPrompts) {
