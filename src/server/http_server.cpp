@@ -461,7 +461,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
   const CompletionRequest& r = parsed.value();
   if (!r.model.empty() && r.model != model.id) return fail(model_not_found(r.model));
   size_t user_from = 0;
-  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template, &user_from);
+  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template.get(), &user_from);
   if (!ids.is_ok()) return fail(ids.error());
 
   const char* param = kind == ApiKind::kChat ? "messages" : "prompt";
