@@ -63,7 +63,22 @@ int byte_of(const std::string& t) {
   return static_cast<int>(v);
 }
 
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
 }  // namespace
+
+int32_t SpmModel::find_normal(std::string_view text) const {
+  const uint64_t h = fnv1a(text);
+  for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (s.id == kNoToken) return kNoToken;
+    if (s.hash == h && vocab_.text(s.id) == text) return s.id;
+  }
+}
 
 Result<std::unique_ptr<SpmModel>> SpmModel::create(const Vocab& vocab) {
   std::unique_ptr<SpmModel> m(new SpmModel(vocab));
@@ -86,6 +101,17 @@ Result<std::unique_ptr<SpmModel>> SpmModel::create(const Vocab& vocab) {
       }
       default: p = t;
     }
+  }
+  size_t cap = 16;
+  while (cap < 2 * static_cast<size_t>(vocab.n_tokens()) + 2) cap *= 2;
+  m->slots_.assign(cap, Slot{});
+  m->mask_ = cap - 1;
+  for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
+    if (vocab.type(id) != TokenType::kNormal || vocab.find(vocab.text(id)) != id) continue;  // lowest id wins
+    const uint64_t h = fnv1a(vocab.text(id));
+    uint64_t i = h & m->mask_;
+    while (m->slots_[i].id != kNoToken) i = (i + 1) & m->mask_;
+    m->slots_[i] = Slot{h, id};
   }
   if (!any_byte && vocab.unk() == kNoToken) {
     return invalid_argument("SentencePiece vocab has neither byte tokens (<0xXX>) nor an unknown token");

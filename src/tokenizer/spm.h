@@ -40,11 +40,16 @@ class SpmModel final : public TokenizerModel {
 
  private:
   explicit SpmModel(const Vocab& vocab) : vocab_(vocab) {}
-  // Id of a mergeable piece with this text, or kNoToken.
-  int32_t find_normal(std::string_view text) const {
-    const int32_t id = vocab_.find(text);
-    return id != kNoToken && vocab_.type(id) == TokenType::kNormal ? id : kNoToken;
-  }
+  // Id of a mergeable piece with this text, or kNoToken. Open addressing over the kNormal pieces only, each slot
+  // holding the text's 64-bit FNV-1a hash, so a miss (most pair lookups) touches one slot (the hot loop: a
+  // std::unordered_map over 262,144 texts was 60% of Gemma's encode time).
+  int32_t find_normal(std::string_view text) const;
+  struct Slot {
+    uint64_t hash = 0;
+    int32_t id = kNoToken;  // kNoToken: empty
+  };
+  std::vector<Slot> slots_;  // power-of-two size, load <= 1/2
+  uint64_t mask_ = 0;
   void merge(std::string_view escaped, std::vector<int32_t>& out) const;
 
   const Vocab& vocab_;  // the Tokenizer owns both and keeps the vocab alive

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "tokenizer/jinja/builtins.h"
@@ -287,7 +288,10 @@ bool is_test(std::string_view n) {
   return k.count(n) > 0;
 }
 
-Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
+namespace {
+
+// Text filters: trim, length, case, default, tojson.
+std::optional<Value> text_filter(const std::string& n, const Value& v, const CallArgs& a) {
   if (n == "trim") return strip_filter(v, a);
   if (n == "length" || n == "count") return Value(py_len(v));
   if (n == "upper" || n == "lower") return Value(map_case(v.to_string(), n == "upper"));
@@ -309,6 +313,11 @@ Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
     const Value ind = arg_or(a, 0, "indent", Value::none());
     return Value(v.to_json(ind.is_int() ? static_cast<int>(ind.as_int()) : -1));
   }
+  return std::nullopt;
+}
+
+// Sequence filters: join, first/last, list, string, safe, escape.
+std::optional<Value> sequence_filter(const std::string& n, const Value& v, const CallArgs& a) {
   if (n == "join") return join_filter(v, a);
   if (n == "first" || n == "last") {
     List items = iterate(v);
@@ -319,6 +328,11 @@ Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
   if (n == "string") return Value(v.to_string());
   if (n == "safe") return v;
   if (n == "e" || n == "escape") return escape(v);
+  return std::nullopt;
+}
+
+// Number filters: int, float, abs, round.
+std::optional<Value> number_filter(const std::string& n, const Value& v, const CallArgs& a) {
   if (n == "int") return int_filter(v, a);
   if (n == "float") {
     if (v.is_number()) return Value(v.as_double());
@@ -335,6 +349,11 @@ Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
     const double m = std::pow(10.0, static_cast<double>(prec));
     return Value(std::round(v.as_double() * m) / m);
   }
+  return std::nullopt;
+}
+
+// The rest: replace, reverse, sort, unique, items, attr, map, select..., sum/min/max, indent, wordcount.
+std::optional<Value> other_filter(const std::string& n, const Value& v, const CallArgs& a) {
   if (n == "replace") {
     std::string s = v.to_string();
     const std::string from = arg_or(a, 0, "old", Value("")).to_string(), to = arg_or(a, 1, "new", Value("")).to_string();
@@ -400,6 +419,14 @@ Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
     }
     return Value(words);
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Value apply_filter(const std::string& n, const Value& v, const CallArgs& a) {
+  for (auto* f : {text_filter, sequence_filter, number_filter, other_filter})
+    if (std::optional<Value> r = f(n, v, a)) return *std::move(r);
   type_error("filter '" + n + "' is not implemented");
 }
 

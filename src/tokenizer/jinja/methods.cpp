@@ -66,42 +66,8 @@ bool all_cps(const std::string& s, bool (*pred)(char32_t)) {
   return !cps.empty() && std::all_of(cps.begin(), cps.end(), pred);
 }
 
-Value string_method(const std::string& s, const std::string& name, const CallArgs& a) {
-  if (name == "strip" || name == "lstrip" || name == "rstrip") {
-    const auto cps = code_points(s);
-    const Value* chars = a.get(0, "chars");
-    std::vector<char32_t> set;
-    const bool custom = chars && chars->is_string();
-    if (custom) set = code_points(chars->str());
-    auto strip = [&](char32_t c) { return custom ? std::find(set.begin(), set.end(), c) != set.end() : is_py_space(c); };
-    size_t b = 0, e = cps.size();
-    if (name != "rstrip") while (b < e && strip(cps[b])) ++b;
-    if (name != "lstrip") while (e > b && strip(cps[e - 1])) --e;
-    return Value(from_code_points(cps, b, e));
-  }
-  if (name == "split" || name == "rsplit") {
-    const Value* sep = a.get(0, "sep");
-    const Value* max = a.get(1, "maxsplit");
-    const int64_t m = max && max->is_int() ? max->as_int() : -1;
-    if (name == "rsplit" && m >= 0) type_error("rsplit with maxsplit is not supported");
-    List out;
-    for (auto& part : split(s, sep ? *sep : Value::none(), m)) out.emplace_back(std::move(part));
-    return Value(std::move(out));
-  }
-  if (name == "splitlines") {
-    List out;
-    size_t pos = 0;
-    while (pos < s.size()) {
-      const size_t nl = s.find('\n', pos);
-      if (nl == std::string::npos) { out.emplace_back(s.substr(pos)); break; }
-      out.emplace_back(s.substr(pos, nl - pos));
-      pos = nl + 1;
-    }
-    return Value(std::move(out));
-  }
-  if (name == "startswith" || name == "endswith") return Value(affix_match(s, need_arg(a, 0, "prefix", name.c_str()), name == "startswith"));
-  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") return apply_filter(name, Value(s), CallArgs{});
-  if (name == "replace") return apply_filter("replace", Value(s), a);
+// find / rfind / count / index / join / is* methods of str.
+Value string_query(const std::string& s, const std::string& name, const CallArgs& a) {
   if (name == "find" || name == "rfind" || name == "count" || name == "index") {
     const std::string sub = need_arg(a, 0, "sub", name.c_str()).to_string();
     if (name == "count") {
@@ -138,6 +104,45 @@ Value string_method(const std::string& s, const std::string& name, const CallArg
     return Value(u.str() == s && other.str() != s);
   }
   type_error("str has no method '" + name + "'");
+}
+
+Value string_method(const std::string& s, const std::string& name, const CallArgs& a) {
+  if (name == "strip" || name == "lstrip" || name == "rstrip") {
+    const auto cps = code_points(s);
+    const Value* chars = a.get(0, "chars");
+    std::vector<char32_t> set;
+    const bool custom = chars && chars->is_string();
+    if (custom) set = code_points(chars->str());
+    auto strip = [&](char32_t c) { return custom ? std::find(set.begin(), set.end(), c) != set.end() : is_py_space(c); };
+    size_t b = 0, e = cps.size();
+    if (name != "rstrip") while (b < e && strip(cps[b])) ++b;
+    if (name != "lstrip") while (e > b && strip(cps[e - 1])) --e;
+    return Value(from_code_points(cps, b, e));
+  }
+  if (name == "split" || name == "rsplit") {
+    const Value* sep = a.get(0, "sep");
+    const Value* max = a.get(1, "maxsplit");
+    const int64_t m = max && max->is_int() ? max->as_int() : -1;
+    if (name == "rsplit" && m >= 0) type_error("rsplit with maxsplit is not supported");
+    List out;
+    for (auto& part : split(s, sep ? *sep : Value::none(), m)) out.emplace_back(std::move(part));
+    return Value(std::move(out));
+  }
+  if (name == "splitlines") {
+    List out;
+    size_t pos = 0;
+    while (pos < s.size()) {
+      const size_t nl = s.find('\n', pos);
+      if (nl == std::string::npos) { out.emplace_back(s.substr(pos)); break; }
+      out.emplace_back(s.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    return Value(std::move(out));
+  }
+  if (name == "startswith" || name == "endswith") return Value(affix_match(s, need_arg(a, 0, "prefix", name.c_str()), name == "startswith"));
+  if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") return apply_filter(name, Value(s), CallArgs{});
+  if (name == "replace") return apply_filter("replace", Value(s), a);
+  return string_query(s, name, a);
 }
 
 Value dict_method(const Value& d, const std::string& name, const CallArgs& a) {
