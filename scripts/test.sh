@@ -16,6 +16,7 @@ cd "$KVS_ROOT"
 export KVS_BIN="$KVS_BUILD/kvshare"
 export KVS_MODEL="$KVS_ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 export KVS_EMBEDDER="$KVS_ROOT/models/all-MiniLM-L6-v2.gguf"
+export KVS_GEMMA_MODEL="${KVS_GEMMA_MODEL:-$KVS_ROOT/models/gemma-3-270m-Q4_K_M.gguf}"   # tokenizer and chat-template tests
 log "C++ unit tests"
 ctest --test-dir "$KVS_BUILD" --output-on-failure -j "$KVS_JOBS"
 log "reference tests (transformers/torch, sacrebleu, rouge-score, openai client)"

@@ -1,11 +1,15 @@
 // Helpers shared by the CLI subcommands: loading the model and tokenizer with clear errors.
 #pragma once
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "commands.h"
 #include "model/model.h"
+#include "gguf/gguf_file.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::cli {
@@ -43,6 +47,41 @@ inline Loaded load_model_or_report(const std::string& model_flag, const std::str
   out.model = std::move(m).value();
   out.tokenizer = std::move(t).value();
   return out;
+}
+
+// The chat template to render with: the file `override_path` (--chat-template) when given, else the GGUF's
+// tokenizer.chat_template, compiled for the tokenizer's BOS/EOS texts. `*ok` false (error printed) when the
+// file is unreadable or the template is not supported; null with *ok true when the model has none.
+inline std::shared_ptr<const tok::ChatTemplate> load_chat_template_or_report(const gguf::GgufFile& file,
+                                                                             const tok::Tokenizer& tokenizer,
+                                                                             const std::string& override_path,
+                                                                             bool* ok) {
+  *ok = true;
+  std::string source, origin;
+  if (!override_path.empty()) {
+    std::ifstream in(override_path, std::ios::binary);
+    std::stringstream ss;
+    if (!in || !(ss << in.rdbuf())) {
+      std::fprintf(stderr, "error: cannot read the chat template %s\n", override_path.c_str());
+      *ok = false;
+      return nullptr;
+    }
+    source = ss.str();
+    origin = override_path;
+  } else {
+    auto t = file.get_string("tokenizer.chat_template");
+    if (!t.is_ok()) return nullptr;
+    source = std::move(t).value();
+    origin = "the model's tokenizer.chat_template";
+  }
+  auto compiled = tok::ChatTemplate::create(std::move(source), tok::chat_specials(tokenizer));
+  if (!compiled.is_ok()) {
+    std::fprintf(stderr, "error: %s: %s%s\n", origin.c_str(), compiled.status().message().c_str(),
+                 override_path.empty() ? " (pass --chat-template FILE to use another template)" : "");
+    *ok = false;
+    return nullptr;
+  }
+  return std::make_shared<const tok::ChatTemplate>(std::move(compiled).value());
 }
 
 }  // namespace kvs::cli

@@ -1,5 +1,6 @@
 // `kvshare generate`: one prompt, answer streamed to stdout.
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@ namespace kvs::cli {
 namespace {
 struct GenerateArgs {
   std::string precision = "f32";
-  std::string prompt, model, system;
-  bool chat = false;
+  std::string prompt, model, system, chat_template;
+  bool chat = false, show_prompt = false;
   int n = 256, threads = 0;
   engine::SamplingParams sp;
   std::vector<std::string> stop;
@@ -30,17 +31,23 @@ int run_generate(const GenerateArgs& a) {
     std::vector<tok::ChatMessage> msgs;
     if (!a.system.empty()) msgs.push_back({"system", a.system});
     msgs.push_back({"user", a.prompt});
-    auto tmpl = L.model->file().get_string("tokenizer.chat_template");
-    if (!tmpl.is_ok()) {
-      std::fprintf(stderr, "error: the model has no chat template (tokenizer.chat_template)\n");
+    bool ok = true;
+    auto tmpl = load_chat_template_or_report(L.model->file(), *L.tokenizer, a.chat_template, &ok);
+    if (!ok) return 1;
+    if (!tmpl) {
+      std::fprintf(stderr, "error: the model has no chat template (tokenizer.chat_template); pass --chat-template FILE\n");
       return 1;
     }
-    auto r = tok::apply_chat_template(tmpl.value(), msgs, /*add_generation_prompt=*/true);
+    auto r = tmpl->apply(msgs, /*add_generation_prompt=*/true);
     if (!r.is_ok()) {
       std::fprintf(stderr, "error: %s\n", r.status().to_string().c_str());
       return 2;
     }
     text = r.value();
+  }
+  if (a.show_prompt) {
+    const nlohmann::json j = {{"prompt", text}};
+    std::fprintf(stderr, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   auto ids = L.tokenizer->encode(text, /*parse_special=*/a.chat);
   if (!ids.is_ok()) {
@@ -77,6 +84,9 @@ void add_generate(CLI::App& app, int& exit_code) {
   sub->add_option("-p,--prompt", a->prompt, "Prompt text (with --chat: the user message)")->required();
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template");
   sub->add_option("--system", a->system, "System message (with --chat)");
+  sub->add_option("--chat-template", a->chat_template,
+                  "Jinja chat template file (with --chat; default: the model's tokenizer.chat_template)");
+  sub->add_flag("--show-prompt", a->show_prompt, "Print the prompt text as {\"prompt\": ...} JSON on stderr first");
   sub->add_option("-n,--max-tokens", a->n, "Tokens to generate")->check(CLI::Range(0, 1 << 20));
   sub->add_option("--temp", a->sp.temperature, "Temperature (0 = greedy)");
   sub->add_option("--top-k", a->sp.top_k, "Top-k (0 = off)");

@@ -33,7 +33,7 @@ namespace {
 
 struct ServeArgs {
   std::string precision = "f32";
-  std::string host, config, model, embedder;
+  std::string host, config, model, embedder, chat_template;
   std::vector<std::string> api_keys;  // --api-key / KVS_API_KEY: an open server's single tenant needs one of them
   std::string served_model_name;      // --served-model-name: the id /v1/models lists and requests name
   std::string log_format = "text";    // --log-format text|json: one request log line per request on stderr
@@ -192,8 +192,12 @@ int run_serve(const ServeArgs& a) {
   server::ServedModel served;
   served.id = !cfg.model_name.empty() ? cfg.model_name : std::filesystem::path(model_path).stem().string();
   served.created = static_cast<int64_t>(std::time(nullptr));
-  if (auto t = L.model->file().get_string("tokenizer.chat_template"); t.is_ok()) served.chat_template = t.value();
-  else std::fprintf(stderr, "kvshare serve: warning: the model has no chat template; /v1/chat/completions will fail\n");
+  bool template_ok = true;
+  served.chat_template = load_chat_template_or_report(L.model->file(), *L.tokenizer, a.chat_template, &template_ok);
+  if (!template_ok) return 1;
+  if (!served.chat_template)
+    std::fprintf(stderr, "kvshare serve: warning: the model has no chat template; /v1/chat/completions will fail "
+                         "(pass --chat-template FILE)\n");
 
   // Semantic sharing (on by default): needs the sentence embedder (scripts/fetch_embedder.sh).
   std::unique_ptr<share::Embedder> embedder;
@@ -312,6 +316,8 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: $KVS_MODEL, else the SmolLM2 model under models/)");
+  sub->add_option("--chat-template", a->chat_template,
+                  "Jinja chat template file to render chats with (default: the model's tokenizer.chat_template)");
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->envname("KVS_KV_CACHE_MIB");

@@ -3,7 +3,10 @@
 //   kvshare tokenize --jsonl FILE [--model PATH] [--no-special]
 //       FILE holds one JSON string per line; prints one line per input line:
 //       {"ids": [...], "decoded": "..."} or {"error": "..."}  (used by tests/python/test_tokenizer_ref.py)
-// Exit codes: 0 ok, 1 model missing or unreadable, 2 bad input (invalid UTF-8 in -p, unreadable FILE).
+//   kvshare tokenize --split PRE --jsonl FILE
+//       no model: prints {"words": [...]} per line, the pre-tokenizer tokenizer.ggml.pre = PRE's split (as llama.cpp
+//       names them; used by tests/python/test_pretokenizer_ref.py against Python's `regex`)
+// Exit codes: 0 ok, 1 model missing or unreadable, 2 bad input (invalid UTF-8 in -p, unreadable FILE, unknown PRE).
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -14,20 +17,54 @@
 
 #include "commands.h"
 #include "gguf/gguf_file.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 
 namespace kvs::cli {
 
 namespace {
 
 struct TokenizeArgs {
-  std::string prompt, jsonl, model;
+  std::string prompt, jsonl, model, split;
   bool no_special = false;
   bool stats = false;
 };
 
 std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+int run_split(const TokenizeArgs& a) {
+  auto kind = tok::pretokenizer_for(a.split, tok::PreTokenizerCompat::kLlamaCpp);
+  if (!kind.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", kind.status().message().c_str());
+    return 2;
+  }
+  std::ifstream in(a.jsonl, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "error: cannot open %s\n", a.jsonl.c_str());
+    return 2;
+  }
+  std::string line, out;
+  std::vector<std::string_view> words;
+  while (std::getline(in, line)) {
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false), result;
+    if (parsed.is_discarded() || !parsed.is_string()) {
+      result["error"] = "not a JSON string";
+    } else if (auto v = tok::validate_utf8(parsed.get_ref<const std::string&>()); !v.is_ok()) {
+      result["error"] = v.to_string();
+    } else {
+      words.clear();
+      tok::pretokenize(kind.value(), parsed.get_ref<const std::string&>(), words);
+      result["words"] = nlohmann::json::array();
+      for (std::string_view w : words) result["words"].push_back(std::string(w));
+    }
+    out += dump(result);
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
 }
 
 int run_jsonl(const tok::Tokenizer& t, const TokenizeArgs& a) {
@@ -71,6 +108,7 @@ int run_jsonl(const tok::Tokenizer& t, const TokenizeArgs& a) {
 }
 
 int run_tokenize(const TokenizeArgs& a) {
+  if (!a.split.empty()) return run_split(a);
   const std::string path = resolve_model_path(a.model);
   if (path.empty()) {
     std::fprintf(stderr, "error: no model found; pass --model PATH or run scripts/fetch_model.sh\n");
@@ -108,6 +146,7 @@ void add_tokenize(CLI::App& app, int& exit_code) {
   sub->add_option("-m,--model", a->model, "GGUF model (default: $KVS_MODEL, then models/)");
   sub->add_flag("--no-special", a->no_special, "Do not turn control-token text like <|im_start|> into its id");
   sub->add_flag("--stats", a->stats, "With --jsonl: print counts and encode time to stderr");
+  sub->add_option("--split", a->split, "With --jsonl, no model: print the words of pre-tokenizer PRE (tokenizer.ggml.pre name)");
   sub->callback([a, p, j, &exit_code] {
     if (p->count() == 0 && j->count() == 0) {
       std::fprintf(stderr, "error: tokenize needs -p TEXT or --jsonl FILE\n");

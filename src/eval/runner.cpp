@@ -171,11 +171,13 @@ Runner::Runner(const model::Model& model, const tok::Tokenizer& tokenizer, const
     : model_(model), tok_(tokenizer), embedder_(embedder), cfg_(std::move(cfg)), progress_(progress) {}
 
 Result<std::vector<std::vector<int32_t>>> Runner::tokenize_prompts(const std::vector<EvalRequest>& requests) const {
-  auto tmpl = model_.file().get_string("tokenizer.chat_template");
-  if (!tmpl.is_ok()) return unsupported("the model has no chat template (tokenizer.chat_template)");
+  auto src = model_.file().get_string("tokenizer.chat_template");
+  if (!src.is_ok()) return unsupported("the model has no chat template (tokenizer.chat_template)");
+  auto tmpl = tok::ChatTemplate::create(src.value(), tok::chat_specials(tok_));
+  if (!tmpl.is_ok()) return tmpl.status();
   std::vector<std::vector<int32_t>> out;
   for (const auto& r : requests) {
-    auto text = tok::apply_chat_template(tmpl.value(), r.messages, /*add_generation_prompt=*/true);
+    auto text = tmpl.value().apply(r.messages, /*add_generation_prompt=*/true);
     if (!text.is_ok()) return text.status();
     // Contents are MedQuAD text with no control tokens, so encoding the whole prompt with special parsing gives
     // the server's ids (server/prompt.h).

@@ -470,7 +470,7 @@ void HttpServer::Impl::handle_completion(const httplib::Request& req, httplib::R
     return fail(invalid_request("'cache_salt' is not enabled for this tenant (the operator allows it per tenant with "
                                 "\"allow_cache_salt\": true)", "cache_salt"));
   size_t user_from = 0;
-  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template, &user_from);
+  auto ids = build_prompt_tokens(r, engine.tokenizer(), model.chat_template.get(), &user_from);
   if (!ids.is_ok()) return fail(ids.error());
 
   const char* param = kind == ApiKind::kChat ? "messages" : "prompt";

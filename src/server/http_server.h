@@ -35,12 +35,14 @@
 #include "engine/engine.h"
 #include "server/config.h"
 #include "share/embedder/embedder.h"
+#include "tokenizer/chat_template.h"
 
 namespace kvs::server {
 
 struct ServedModel {
   std::string id;             // what /v1/models lists and requests must name (when they name one)
-  std::string chat_template;  // the GGUF's tokenizer.chat_template; "" when the model has none
+  // The GGUF's tokenizer.chat_template (or --chat-template), compiled; null when the model has none.
+  std::shared_ptr<const tok::ChatTemplate> chat_template;
   int64_t created = 0;        // unix seconds, reported by /v1/models
   const share::Embedder* embedder = nullptr;  // /v1/embeddings (null: 503); must outlive the server
   std::string embedder_id;    // the name /v1/embeddings answers to (besides id)

@@ -1,64 +1,63 @@
 #include "tokenizer/chat_template.h"
 
+#include "tokenizer/jinja/builtins.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
 namespace kvs::tok {
 
-namespace {
+ChatSpecials chat_specials(const Tokenizer& t) {
+  ChatSpecials s;
+  if (t.vocab().valid(t.bos())) s.bos_token = t.vocab().text(t.bos());
+  if (t.vocab().valid(t.eos())) s.eos_token = t.vocab().text(t.eos());
+  return s;
+}
 
-constexpr std::string_view kImStart = "<|im_start|>";
-constexpr std::string_view kImEnd = "<|im_end|>";
-
-// Unescapes the body of a Jinja string literal; nullopt when `s` is not entirely literal text (an unescaped
-// quote means the literal ended there and an expression follows; "{{"/"{%" mean template code).
-std::optional<std::string> literal_text(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '\'' || c == '"') return std::nullopt;
-    if (c == '{' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '%')) return std::nullopt;
-    if (c != '\\') {
-      out.push_back(c);
-      continue;
-    }
-    if (++i == s.size()) return std::nullopt;
-    switch (s[i]) {
-      case 'n': out.push_back('\n'); break;
-      case 't': out.push_back('\t'); break;
-      case 'r': out.push_back('\r'); break;
-      case '\\': case '\'': case '"': out.push_back(s[i]); break;
-      default: return std::nullopt;
+Result<ChatTemplate> ChatTemplate::create(std::string source, ChatSpecials specials) {
+  if (source.empty()) return unsupported("the model has no chat template (tokenizer.chat_template)");
+  auto parsed = jinja::Template::parse(source);
+  if (!parsed.is_ok()) return unsupported("chat template not supported: " + parsed.status().message());
+  ChatTemplate t;
+  t.source_ = std::move(source);
+  t.specials_ = std::move(specials);
+  t.tmpl_ = std::move(parsed).value();
+  // Sample conversations: the template must render at least one and hit no unsupported construct.
+  const ChatMessage sys{"system", "You are helpful."}, user{"user", "Hello!"}, asst{"assistant", "Hi there."};
+  const std::vector<std::vector<ChatMessage>> samples = {
+      {user}, {sys, user}, {user, asst, user}, {sys, user, asst, user}};
+  Status last;
+  bool any_ok = false;
+  for (const auto& conv : samples) {
+    for (bool gen : {true, false}) {
+      auto r = t.render(conv, gen);
+      if (r.is_ok()) {
+        any_ok = true;
+      } else if (r.status().code() != Code::kInvalidArgument) {
+        return unsupported("chat template not supported: " + r.status().message());
+      } else {
+        last = r.status();
+      }
     }
   }
-  return out;
+  if (!any_ok) return unsupported("the chat template rejects every sample conversation: " + last.message());
+  return t;
 }
 
-}  // namespace
-
-Result<ChatFormat> detect_chat_format(std::string_view src) {
-  if (src.empty()) return unsupported("the model has no chat template (tokenizer.chat_template)");
-  if (src.find(kImStart) != std::string_view::npos) return ChatFormat::kChatML;
-  std::string head(src.substr(0, 80));
-  for (char& c : head) if (c == '\n') c = ' ';
-  return unsupported("chat template not recognised (supported: ChatML); it begins: " + head);
-}
-
-std::optional<std::string> chatml_default_system_prompt(std::string_view src) {
-  const std::string_view opener = "<|im_start|>system";
-  for (size_t pos = src.find(opener); pos != std::string_view::npos; pos = src.find(opener, pos + 1)) {
-    size_t body = pos + opener.size();
-    if (src.substr(body, 1) == "\n") body += 1;
-    else if (src.substr(body, 2) == "\\n") body += 2;
-    else continue;
-    const size_t end = src.find(kImEnd, body);
-    if (end == std::string_view::npos) break;
-    if (auto text = literal_text(src.substr(body, end - body)); text && !text->empty()) return text;
+Result<std::string> ChatTemplate::render(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+  jinja::List msgs;
+  for (const ChatMessage& m : messages) {
+    auto d = jinja::make_dict();
+    d->set("role", jinja::Value(m.role));
+    d->set("content", jinja::Value(m.content));
+    msgs.emplace_back(d);
   }
-  return std::nullopt;
+  return tmpl_.render({{"messages", jinja::Value(std::move(msgs))},
+                       {"add_generation_prompt", jinja::Value(add_generation_prompt)},
+                       {"bos_token", jinja::Value(specials_.bos_token)},
+                       {"eos_token", jinja::Value(specials_.eos_token)}});
 }
 
-Result<std::string> apply_chat_template(const std::string& template_src, std::span<const ChatMessage> messages,
-                                        bool add_generation_prompt) {
-  auto format = detect_chat_format(template_src);
-  if (!format.is_ok()) return format.status();
+Result<std::string> ChatTemplate::apply(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
   if (messages.empty()) return invalid_argument("cannot apply a chat template to an empty conversation");
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string& r = messages[i].role;
@@ -67,19 +66,23 @@ Result<std::string> apply_chat_template(const std::string& template_src, std::sp
                               "'; expected system, user or assistant");
     }
   }
-  // ChatML.
-  const std::optional<std::string> default_system = chatml_default_system_prompt(template_src);
-  std::string out;
-  size_t size = 32;
-  for (const auto& m : messages) size += m.role.size() + m.content.size() + 24;
-  out.reserve(size + (default_system ? default_system->size() + 32 : 0));
-  auto turn = [&out](std::string_view role, std::string_view content) {
-    out.append(kImStart).append(role).append("\n").append(content).append(kImEnd).append("\n");
-  };
-  if (messages[0].role != "system" && default_system) turn("system", *default_system);
-  for (const auto& m : messages) turn(m.role, m.content);
-  if (add_generation_prompt) out.append(kImStart).append("assistant\n");
-  return out;
+  return render(messages, add_generation_prompt);
+}
+
+std::string strip_py_whitespace(std::string_view s) {
+  if (!validate_utf8(s).is_ok()) return std::string(s);
+  const auto cps = jinja::code_points(std::string(s));
+  size_t b = 0, e = cps.size();
+  while (b < e && jinja::is_py_space(cps[b])) ++b;
+  while (e > b && jinja::is_py_space(cps[e - 1])) --e;
+  return jinja::from_code_points(cps, b, e);
+}
+
+Result<std::string> apply_chat_template(const std::string& template_src, std::span<const ChatMessage> messages,
+                                        bool add_generation_prompt, const ChatSpecials& specials) {
+  auto t = ChatTemplate::create(template_src, specials);
+  if (!t.is_ok()) return t.status();
+  return t.value().apply(messages, add_generation_prompt);
 }
 
 }  // namespace kvs::tok

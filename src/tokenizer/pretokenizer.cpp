@@ -97,12 +97,63 @@ void gpt2_split(std::string_view text, const Chars& c, size_t b, size_t e, std::
   }
 }
 
+bool is_newline(char32_t c) { return c == U'\r' || c == U'\n'; }
+
+bool ascii_ieq(char32_t c, char lower) { return c == char32_t(lower) || c == char32_t(lower - 'a' + 'A'); }
+
+// End of the Llama 3 / Qwen2 pattern's match starting at i (max_digits 3 or 1):
+//   (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max}|
+//   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+size_t llama3_match(const Chars& c, size_t i, size_t n, size_t max_digits) {
+  const char32_t ch = c.cp[i];
+  if (ch == U'\'' && i + 1 < n) {
+    const char32_t c1 = c.cp[i + 1];
+    if (ascii_ieq(c1, 's') || ascii_ieq(c1, 't') || ascii_ieq(c1, 'm') || ascii_ieq(c1, 'd')) return i + 2;
+    if (i + 2 < n) {
+      const char32_t c2 = c.cp[i + 2];
+      if ((ascii_ieq(c1, 'r') && ascii_ieq(c2, 'e')) || (ascii_ieq(c1, 'v') && ascii_ieq(c2, 'e')) ||
+          (ascii_ieq(c1, 'l') && ascii_ieq(c2, 'l')))
+        return i + 3;
+    }
+  }
+  auto letters_from = [&](size_t k) {
+    while (k < n && c.cls[k] == CharClass::kLetter) ++k;
+    return k;
+  };
+  const CharClass cls = c.cls[i];
+  if (cls == CharClass::kLetter) return letters_from(i);
+  if (cls != CharClass::kNumber && !is_newline(ch) && i + 1 < n && c.cls[i + 1] == CharClass::kLetter)
+    return letters_from(i + 1);
+  if (cls == CharClass::kNumber) {
+    size_t j = i;
+    while (j < n && j - i < max_digits && c.cls[j] == CharClass::kNumber) ++j;
+    return j;
+  }
+  const size_t k = (ch == U' ' && i + 1 < n) ? i + 1 : i;
+  if (c.cls[k] == CharClass::kOther) {
+    size_t j = k;
+    while (j < n && c.cls[j] == CharClass::kOther) ++j;
+    while (j < n && is_newline(c.cp[j])) ++j;
+    return j;
+  }
+  // Whitespace from here on (cls is kSpace).
+  size_t j = i;
+  while (j < n && c.cls[j] == CharClass::kSpace) ++j;
+  for (size_t t = j; t > i; --t)
+    if (is_newline(c.cp[t - 1])) return t;  // \s*[\r\n]+: through the run's last newline
+  if (j == n) return n;
+  if (j - i >= 2) return j - 1;
+  return i + 1;
+}
+
 }  // namespace
 
 CharClass char_class(char32_t cp) { return cp < 128 ? ascii_classes()[cp] : classify_slow(cp); }
 
 Result<PreTokenizerKind> pretokenizer_for(std::string_view pre, PreTokenizerCompat compat) {
   if (pre == "default" || pre == "gpt2" || pre == "gpt-2") return PreTokenizerKind::kGpt2;
+  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3") return PreTokenizerKind::kLlama3;
+  if (pre == "qwen2" || pre == "deepseek-r1-qwen") return PreTokenizerKind::kQwen2;
   // llama.cpp: "\p{N}" then the GPT-2 pattern for these pre-types.
   for (std::string_view name : {"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"}) {
     if (pre == name) {
@@ -111,7 +162,8 @@ Result<PreTokenizerKind> pretokenizer_for(std::string_view pre, PreTokenizerComp
   }
   return unsupported("pre-tokenizer '" + std::string(pre) +
                      "' (tokenizer.ggml.pre) is not implemented; supported: default, gpt2, gpt-2, smollm, starcoder, "
-                     "refact, command-r, codeshell, exaone, minerva");
+                     "refact, command-r, codeshell, exaone, minerva, llama3, llama-v3, llama-bpe, falcon3, qwen2, "
+                     "deepseek-r1-qwen");
 }
 
 void pretokenize(PreTokenizerKind kind, std::string_view text, std::vector<std::string_view>& out) {
@@ -121,6 +173,15 @@ void pretokenize(PreTokenizerKind kind, std::string_view text, std::vector<std::
   const size_t n = c.cp.size();
   if (kind == PreTokenizerKind::kGpt2) {
     gpt2_split(text, c, 0, n, out);
+    return;
+  }
+  if (kind == PreTokenizerKind::kLlama3 || kind == PreTokenizerKind::kQwen2) {
+    const size_t max_digits = kind == PreTokenizerKind::kLlama3 ? 3 : 1;
+    for (size_t i = 0; i < n;) {
+      const size_t j = llama3_match(c, i, n, max_digits);
+      out.push_back(text.substr(c.off[i], c.off[j] - c.off[i]));
+      i = j;
+    }
     return;
   }
   size_t i = 0;

@@ -9,6 +9,15 @@
 // ("a   b" -> "a", "  ", " b"); a lone whitespace character before a non-space is a word by itself
 // unless it is U+0020 and the next word takes it (" b").
 //
+// kLlama3 (tokenizer.ggml.pre "llama3", "llama-v3", "llama-bpe", "falcon3") and kQwen2 ("qwen2",
+// "deepseek-r1-qwen") are llama.cpp's / the models' tokenizer.json patterns, also by hand:
+//   (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// (Qwen2: \p{N} instead of \p{N}{1,3}: one digit per word). A letter run takes one leading character that is
+// neither a newline, a letter nor a number (" the", "\tif", "(x"); digits go in groups of up to three from the
+// left; punctuation runs take one leading U+0020 and trailing newlines; a whitespace run that contains
+// newlines ends at its last newline.
+//
 // kGpt2SplitDigits first cuts out every \p{N} character as its own chunk, then applies kGpt2 within each
 // chunk (lookahead stops at the chunk end). This is llama.cpp's pre-tokenizer for "smollm", "starcoder",
 // "refact", ... and the original tokenizer.json's Sequence[Digits(individual), ByteLevel]. It differs from
@@ -22,7 +31,7 @@
 
 namespace kvs::tok {
 
-enum class PreTokenizerKind { kGpt2, kGpt2SplitDigits };
+enum class PreTokenizerKind { kGpt2, kGpt2SplitDigits, kLlama3, kQwen2 };
 
 // Which implementation's behaviour to reproduce where references disagree about a pre-tokenizer name.
 enum class PreTokenizerCompat {

@@ -4,6 +4,7 @@
 
 #include "gguf/gguf_file.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/spm.h"
 #include "tokenizer/utf8.h"
 
 namespace kvs::tok {
@@ -24,10 +25,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_vocab(Vocab vocab, const Toke
     if (!bpe.is_ok()) return bpe.status();
     t->model_ = std::move(bpe).value();
   } else if (v.model() == "llama") {
-    return unsupported("tokenizer model 'llama' (SentencePiece) is not implemented yet; only 'gpt2' (byte-level BPE)");
+    auto spm = SpmModel::create(v);
+    if (!spm.is_ok()) return spm.status();
+    t->model_ = std::move(spm).value();
   } else {
     return unsupported("tokenizer model '" + v.model() + "' (tokenizer.ggml.model) is not supported; only 'gpt2' "
-                       "(byte-level BPE)");
+                       "(byte-level BPE) and 'llama' (SentencePiece BPE)");
   }
   for (int32_t id : {v.eos(), v.eot(), v.eom()}) {
     if (id != kNoToken) t->eog_.push_back(id);

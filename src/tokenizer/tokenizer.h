@@ -1,7 +1,8 @@
 // Tokenizer: text <-> token ids for one model, built from its GGUF metadata.
 //
 //   encode: validate UTF-8 -> cut out special tokens (SpecialTokenMatcher) -> each plain fragment through
-//           the TokenizerModel (byte-level BPE for tokenizer.ggml.model "gpt2") -> ids.
+//           the TokenizerModel (byte-level BPE for tokenizer.ggml.model "gpt2", SentencePiece BPE for "llama")
+//           -> ids.
 //   decode: concatenate each id's raw bytes (token_to_piece).
 //
 // encode never adds BOS/EOS (add_bos() says whether the model wants one; the caller prepends it).

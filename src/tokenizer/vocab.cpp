@@ -113,6 +113,7 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
   KVS_RETURN_IF_ERROR(read_id(f, "tokenizer.ggml.eom_token_id", &d.eom));
   KVS_RETURN_IF_ERROR(read_bool(f, "tokenizer.ggml.add_bos_token", &d.add_bos));
   KVS_RETURN_IF_ERROR(read_bool(f, "tokenizer.ggml.add_eos_token", &d.add_eos));
+  KVS_RETURN_IF_ERROR(read_bool(f, "tokenizer.ggml.add_space_prefix", &d.add_space_prefix));
   auto v = create(std::move(d));
   if (!v.is_ok()) return corrupt("GGUF tokenizer: " + v.status().message());
   return v;

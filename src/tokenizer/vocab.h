@@ -9,6 +9,7 @@
 //   tokenizer.ggml.merges        [string] BPE merges "left right", rank = index (byte-level BPE only)
 //   tokenizer.ggml.{bos,eos,unknown,padding,eot,eom}_token_id   u32 (optional)
 //   tokenizer.ggml.add_bos_token / add_eos_token                bool (optional)
+//   tokenizer.ggml.add_space_prefix                             bool (optional; absent = true, SentencePiece only)
 //
 // Invariants after create(): types and scores have one entry per token; every special id is -1 or a valid
 // id; find() maps a text to the lowest id carrying it.
@@ -49,6 +50,7 @@ struct VocabData {
   std::vector<std::string> merges;  // "left right", best (lowest rank) first
   int32_t bos = kNoToken, eos = kNoToken, unk = kNoToken, pad = kNoToken, eot = kNoToken, eom = kNoToken;
   bool add_bos = false, add_eos = false;
+  bool add_space_prefix = true;
 };
 
 class Vocab {
@@ -78,6 +80,7 @@ class Vocab {
   int32_t eom() const { return d_.eom; }
   bool add_bos() const { return d_.add_bos; }
   bool add_eos() const { return d_.add_eos; }
+  bool add_space_prefix() const { return d_.add_space_prefix; }
 
  private:
   struct Hash {
