@@ -264,7 +264,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
                   "Comma-separated: full,prefix,semantic,semantic-attn,semantic-edit,semantic-repair,"
-                  "semantic-edit-repair,semantic-bg,naive,response-cache (full always runs)");
+                  "semantic-edit-repair,semantic-bg,semantic-frag,semantic-frag-bg,semantic-frag-edit,naive,response-cache "
+                  "(full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");

@@ -42,6 +42,7 @@ struct ServeArgs {
   double max_wait_beyond_fifo_s = 2.0;
   int blend_layer = 1;
   int edit_window = 0, edit_tail = 0, repair_rows = 0, background_repair_rows = 32;
+  bool fragments = true;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -197,6 +198,7 @@ int run_serve(const ServeArgs& a) {
   ec.planner.edit_tail = a.edit_tail;
   ec.repair_rows = a.repair_rows;
   ec.background_repair_rows = a.background_repair_rows;
+  ec.fragments = a.fragments;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
     if (!spec.is_ok()) {
@@ -288,6 +290,9 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "publishes and donates (new content becomes reusable; dropped whenever a request waits; "
                   "default 32, 0 = off)")
       ->check(CLI::Range(0, 1 << 16));
+  sub->add_flag("!--no-fragments", a->fragments,
+                "Reuse one donor per request only (default: what the best donor lacks is covered by runs of other "
+                "donors of the share domain, found by a fragment index)");
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,

@@ -78,6 +78,10 @@ struct EngineConfig {
   int32_t max_donors = 4096;
   int32_t max_edit_distance = 1024;
   int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
+  // Fragments from several donors: donors' block-aligned fragment_window-token windows are indexed, and what the
+  // best donor does not provide is covered by runs of any donors of the domain (share/fragment_cover.h).
+  bool fragments = true;
+  int32_t fragment_window = 16;    // tokens hashed per window; also the shortest fragment run used
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
   bool cache_aware = true;           // admit the waiting request with the smallest predicted compute first
   double max_wait_beyond_fifo_s = 2.0;  // ... unless one has waited longer than this (then FIFO)

@@ -78,6 +78,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
   engine::EngineConfig ec;
   if (spec && spec->repair) ec.repair_rows = cfg.repair_rows;
   if (spec && spec->background) ec.background_repair_rows = 32;
+  ec.fragments = spec && spec->fragments;  // every other mode: one donor per request, as before issue 10
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
@@ -94,20 +95,24 @@ Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
       {"full", ModeKind::kFull},   {"prefix", ModeKind::kPrefix},           {"semantic", ModeKind::kSemantic},
       {"naive", ModeKind::kNaive}, {"response-cache", ModeKind::kResponseCache}, {"semantic-attn", ModeKind::kSemantic},
       {"semantic-edit", ModeKind::kSemantic}, {"semantic-repair", ModeKind::kSemantic},
-      {"semantic-edit-repair", ModeKind::kSemantic}, {"semantic-bg", ModeKind::kSemantic}};
+      {"semantic-edit-repair", ModeKind::kSemantic}, {"semantic-bg", ModeKind::kSemantic},
+      {"semantic-frag", ModeKind::kSemantic},       {"semantic-frag-bg", ModeKind::kSemantic},
+      {"semantic-frag-edit", ModeKind::kSemantic}};
   std::vector<ModeSpec> out;
   std::set<std::string> seen;
   for (const auto& name : split_list(list)) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& p) { return p.first == name; });
     if (it == kNames.end())
       return invalid_argument("unknown mode '" + name + "' (full, prefix, semantic, semantic-attn, semantic-edit, "
-                              "semantic-repair, semantic-edit-repair, semantic-bg, naive, response-cache)");
+                              "semantic-repair, semantic-edit-repair, semantic-bg, semantic-frag, semantic-frag-bg, "
+                              "semantic-frag-edit, naive, response-cache)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
     out.push_back({name, it->second, -1, std::nullopt});
     if (name == "semantic-attn") out.back().deviation = share::DeviationScorer::kAttnV;
     out.back().edit_aware = name.find("-edit") != std::string::npos;
     out.back().repair = name.find("repair") != std::string::npos;
-    out.back().background = name == "semantic-bg";
+    out.back().background = name == "semantic-bg" || name == "semantic-frag-bg";
+    out.back().fragments = name.find("-frag") != std::string::npos;
   }
   if (!seen.count("full")) out.insert(out.begin(), {"full", ModeKind::kFull, -1, std::nullopt});
   std::stable_partition(out.begin(), out.end(), [](const ModeSpec& m) { return m.kind == ModeKind::kFull; });
