@@ -289,8 +289,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
-                  "Comma-separated: full, prefix, naive, response-cache, semantic[-attn][-edit][-gradual][-adaptive]"
-                  "[-repair|-bg] (e.g. semantic-edit-repair; full always runs)");
+                  "Comma-separated: full, prefix, naive, response-cache, semantic[-frag][-attn][-edit][-gradual]"
+                  "[-adaptive][-repair|-bg] (e.g. semantic-edit-repair, semantic-frag-bg; full always runs)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");

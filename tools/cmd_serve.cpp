@@ -52,6 +52,7 @@ struct ServeArgs {
   double refine_widen = engine::EngineConfig{}.refine_widen;
   int edit_window = share::PlannerConfig{}.edit_window, edit_tail = share::PlannerConfig{}.edit_tail;
   int repair_rows = engine::EngineConfig{}.repair_rows, background_repair_rows = 32;
+  bool fragments = engine::EngineConfig{}.fragments;
   int port = 8080;
   int64_t kv_cache_mib = 0;
   int threads = 0, max_batch_tokens = 0, max_running = 0, max_waiting = 0;
@@ -235,6 +236,7 @@ int run_serve(const ServeArgs& a) {
   ec.background_repair_rows = a.background_repair_rows;
   ec.disk_cache_dir = a.disk_cache;
   ec.disk_cache_gib = a.disk_cache_gib;
+  ec.fragments = a.fragments;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
     if (!spec.is_ok()) {
@@ -370,6 +372,10 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "publishes and donates (new content becomes reusable; dropped whenever a request waits; "
                   "default 32, 0 = off)")
       ->check(CLI::Range(0, 1 << 16));
+  sub->add_flag("--fragments,!--no-fragments", a->fragments,
+                "Fragments from several donors: what the best donor lacks is covered by runs of other donors of the "
+                "share domain, found by a fragment index (default off: it lowered fidelity on recombined prompts, "
+                "docs/eval/growing_fragments_tune_n16.md)");
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,

@@ -75,6 +75,9 @@ void Engine::prepare(Sequence& seq) {
   fo.max_edit_distance = cfg_.max_edit_distance;
   fo.n_layer = static_cast<int32_t>(model_.hparams().n_layer);
   promote_donor(seq);  // a stored donor evicted from RAM (or from before a restart) becomes a RAM donor again
+  fo.fragments = cfg_.fragments;
+  fo.cover.min_run = cfg_.fragment_window;
+  fo.cover.short_keep = cfg_.fragment_window;
   auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
   if (!choice) return;
   seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice->plan.predicted_cost + 0.5));
@@ -151,9 +154,20 @@ bool Engine::admit_semantic(Sequence& seq) {
   ShareReport& rep = seq.usage.share;
   rep = ShareReport{};
   rep.mode = "semantic";
-  rep.donor_id = choice->donor.donor_id;
+  const std::vector<int64_t> used = choice->plan.donors();
+  rep.donor_id = choice->donor.donor_id >= 0 ? choice->donor.donor_id : (used.empty() ? -1 : used.front());
   rep.similarity = choice->donor.similarity;
   rep.edit_script = choice->donor.script.to_string(16);
+  for (int64_t id : used) {
+    ShareDonorUse u;
+    u.donor_id = id;
+    for (const auto& run : choice->plan.reused)
+      if (choice->plan.donor_of(run) == id) {
+        u.runs.push_back({run.src, run.dst, run.n});
+        u.tokens += run.n;
+      }
+    rep.donors.push_back(std::move(u));
+  }
   seq.trace.reset();
   seq.trace.runs = choice->donor.script.runs;
   seq.trace.exact_prefix = choice->donor.script.exact_prefix();

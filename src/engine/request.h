@@ -54,6 +54,16 @@ struct RequestParams {
   size_t screen_from_byte = 0;     // the screen skips spans starting before this byte of the decoded prompt
 };
 
+// One donor a semantic admission read from, and the runs it lent (donor [src, src+n) -> prompt [dst, dst+n)).
+struct ShareDonorUse {
+  struct Run {
+    int32_t src = 0, dst = 0, n = 0;
+  };
+  int64_t donor_id = -1;
+  int64_t tokens = 0;  // sum of the runs' n (copied slots, some of them recomputed afterwards)
+  std::vector<Run> runs;
+};
+
 // What the sharing layer did for one request (OpenAI response extension "kvshare", and the eval).
 struct ShareReport {
   std::string mode = "full";       // "full", "prefix", "semantic"
@@ -61,6 +71,7 @@ struct ShareReport {
   int64_t donor_id = -1;
   double similarity = 0;
   std::string edit_script;         // e.g. "K12 D3 I5 K40(+2)"
+  std::vector<ShareDonorUse> donors;  // semantic: every donor used (the embedding donor first), with its runs
   int64_t reused_tokens = 0;       // prompt tokens whose KV came from a cache
   int64_t recomputed_tokens = 0;   // prompt tokens computed through every layer
   int64_t total_tokens = 0;

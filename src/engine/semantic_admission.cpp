@@ -1,6 +1,7 @@
 #include "engine/semantic_admission.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "kv/rope_shift.h"
 
@@ -28,19 +29,34 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
       best->donor = share::SemanticCandidate{static_cast<int64_t>(c.donor_id), c.similarity, std::move(script)};
     }
   }
-  if (!best || best->donor.script.kept() == 0) return {};
-  best->prefix_hit_tokens = static_cast<int32_t>(kv.match_prefix(domain, tokens).size()) * bs;
+  const bool have_donor = best && best->donor.script.kept() > 0;
+  const bool fragments = opt.fragments && donors.fragments() != nullptr;
+  if (!have_donor && !fragments) return {};
+  if (!have_donor) best.emplace();
   std::optional<double> ratio = opt.recompute_ratio;
   if (opt.mode == ShareMode::kNaive) ratio = 0.0;
+  share::ReusePlan base;
+  if (have_donor) {
+    auto p = share::semantic_plan(n, best->donor.donor_id, best->donor.script);
+    if (!p.is_ok()) return {};
+    base = std::move(p).value();
+  } else {
+    base = share::insert_only_plan(n);
+  }
+  const std::vector<share::ReusedRun> runs =
+      fragments ? share::cover_with_fragments(donors, domain, tokens, base, bs, opt.cover) : std::vector<share::ReusedRun>{};
+  if (!have_donor && runs.empty()) return {};
+  if (!have_donor) best->donor = share::SemanticCandidate{-1, 0.0, base.script};
+  share::add_fragment_runs(base, runs);
+  best->prefix_hit_tokens = static_cast<int32_t>(kv.match_prefix(domain, tokens).size()) * bs;
   if (opt.mode == ShareMode::kAuto) {
     share::PlanRequest req{n, opt.n_layer, best->prefix_hit_tokens, &best->donor, ratio};
-    auto p = share::plan(req, opt.planner);
+    // One donor alone: the planner prices its script; with fragments, the plan is priced from its own sets.
+    auto p = runs.empty() ? share::plan(req, opt.planner) : share::plan_ready(std::move(base), req, opt.planner);
     if (!p.is_ok() || p.value().mode != share::ReuseMode::kSemantic) return {};
     best->plan = std::move(p).value();
   } else {
-    auto p = share::semantic_plan(n, best->donor.donor_id, best->donor.script);
-    if (!p.is_ok()) return {};
-    best->plan = std::move(p).value();
+    best->plan = std::move(base);
     if (opt.mode != ShareMode::kNaive) share::add_edit_aware(best->plan, opt.planner.edit_window, opt.planner.edit_tail);
   }
   return best;
@@ -51,15 +67,19 @@ Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, con
                          const kernels::RopeTable& rope, kernels::RopeType rope_type) {
   KVS_CHECK(table.size() == 0);
   const int32_t n = static_cast<int32_t>(tokens.size());
-  const share::Donor* donor = donors.get(static_cast<uint64_t>(choice.donor.donor_id));
-  int32_t src_end = 0;  // donor slots the plan reads
-  for (const auto& run : choice.plan.reused) src_end = std::max(src_end, run.src + run.n);
-  if (!donor || donor->usable_tokens(kv.block_size()) < src_end)
-    return not_found("the donor's KV is no longer cached");
-  // Pins: reserve() below must not evict the blocks we copy from.
+  // Every donor the plan reads must still hold the slots it reads (a donor may have shrunk since planning).
+  std::unordered_map<int64_t, const share::Donor*> by_id;
+  for (const auto& run : choice.plan.reused) {
+    const int64_t id = choice.plan.donor_of(run);
+    const share::Donor* d = id >= 0 ? donors.get(static_cast<uint64_t>(id)) : nullptr;
+    if (!d || d->domain != domain || d->usable_tokens(kv.block_size()) < run.src + run.n)
+      return not_found("a donor's KV is no longer cached");
+    by_id[id] = d;
+  }
+  // Pins: reserve() below must not evict the blocks we copy from (RAII: released when build_kv returns).
   std::vector<kv::BlockRef> pins;
-  for (int32_t i = 0; i < donor->n_valid; ++i) pins.push_back(kv::BlockRef::share(&kv.pool(), donor->blocks[i]));
-  const std::span<const kv::BlockId> donor_blocks(donor->blocks.data(), static_cast<size_t>(donor->n_valid));
+  for (const auto& [id, d] : by_id)
+    for (int32_t i = 0; i < d->n_valid; ++i) pins.push_back(kv::BlockRef::share(&kv.pool(), d->blocks[i]));
   const auto hit = kv.match_prefix(domain, tokens);
   const int64_t shared = kv.adopt_prefix(table, domain, tokens, hit);
   if (Status st = kv.reserve(table, n); !st.is_ok()) {
@@ -74,6 +94,8 @@ Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, con
       dst += skip;
       len -= skip;
     }
+    const share::Donor* d = by_id.at(choice.plan.donor_of(run));
+    const std::span<const kv::BlockId> donor_blocks(d->blocks.data(), static_cast<size_t>(d->n_valid));
     if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, rope, rope_type);
   }
   const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), choice.plan.exact_prefix);

@@ -5,8 +5,13 @@
 //               planner's threshold) -> align each usable donor prefix with the prompt (EditScript) -> keep the
 //               one whose script keeps the most tokens -> plan (kAuto: the planner's cost model may refuse;
 //               forced modes skip it) => DonorChoice
-//   build_kv    pin the donor's blocks (allocation must not evict them), share the exact-prefix blocks, reserve
-//               the rest of the prompt, copy + re-rotate the reused runs => the first row the blend computes
+//               With fragments (opt.fragments and the store's fragment index): the prompt's positions the
+//               donor does not provide (its inserts, its short scattered runs; the whole prompt when no donor is
+//               similar enough) are covered by runs of any donors of the domain (share/fragment_cover.h), and the
+//               planner prices the multi-donor plan from its own sets (share::plan_ready)
+//   build_kv    pin every donor's blocks (allocation must not evict them), share the exact-prefix blocks, reserve
+//               the rest of the prompt, copy + re-rotate each reused run from its own donor => the first row the
+//               blend computes
 //
 // After build_kv the sequence's slots [0, first) hold exact K/V (shared prefix, or donor slots with the same
 // tokens at the same positions), and every other reused slot holds the donor's K/V re-rotated to its new
@@ -21,6 +26,7 @@
 #include "kernels/cpu/rope.h"
 #include "kv/kv_manager.h"
 #include "share/donor_store.h"
+#include "share/fragment_cover.h"
 #include "share/planner.h"
 
 namespace kvs::engine {
@@ -32,11 +38,13 @@ struct FindDonorOptions {
   int32_t candidates = 4;                 // ANN candidates re-ranked by alignment
   int32_t max_edit_distance = 1024;
   int32_t n_layer = 1;                    // prices the blend layers in the cost model
+  bool fragments = false;                 // cover what the donor lacks with runs of other donors
+  share::FragmentCoverOptions cover;
 };
 
 struct DonorChoice {
-  share::ReusePlan plan;            // kSemantic, initial recompute set (inserted + last)
-  share::SemanticCandidate donor;   // id, similarity, script
+  share::ReusePlan plan;            // kSemantic, initial recompute set (inserted + last); may hold fragment runs
+  share::SemanticCandidate donor;   // id, similarity, script (fragments alone: id -1, an all-insert script)
   int32_t prefix_hit_tokens = 0;    // what an exact prefix match alone would give
 };
 
@@ -48,7 +56,7 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
 
 // Builds the sequence's KV for `choice` into the empty `table`. Returns the first row to compute,
 // max(shared prefix, plan.exact_prefix) < n; ResourceExhausted (table empty again) when the pool cannot supply the
-// blocks; NotFound when the donor is gone or shrank below the plan.
+// blocks; NotFound when any donor of the plan is gone or shrank below what the plan reads of it.
 // REQUIRES: table is empty; the owner applied queued evictions to `donors`.
 Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
                          uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,

@@ -50,6 +50,17 @@ nlohmann::json summary_json(const ModeSummary& s) {
   return j;
 }
 
+// Every donor a request's KV came from, with the runs it lent ([src, dst, n] each).
+nlohmann::json share_donors_json(const engine::ShareReport& s) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& d : s.donors) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const auto& r : d.runs) runs.push_back({r.src, r.dst, r.n});
+    out.push_back({{"donor_id", d.donor_id}, {"tokens", d.tokens}, {"runs", std::move(runs)}});
+  }
+  return out;
+}
+
 nlohmann::json row_json(const RequestOutcome& r) {
   const auto& u = r.usage;
   nlohmann::json j = {{"index", r.index},
@@ -72,7 +83,8 @@ nlohmann::json row_json(const RequestOutcome& r) {
                         {"recomputed_tokens", u.share.recomputed_tokens},
                         {"deviation_median", u.share.deviation_median},
                         {"deviation_left", u.share.deviation_left},
-                        {"deviation", u.share.deviation}}},
+                        {"deviation", u.share.deviation},
+                        {"donors", share_donors_json(u.share)}}},
                       {"rouge_l_vs_full", r.rouge_vs_full},
                       {"bleu_vs_full", r.bleu_vs_full},
                       {"first_token_agrees", r.first_token_agrees},

@@ -83,6 +83,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
     ec.refine_layer = cfg.refine_layer;
     ec.refine_widen = cfg.refine_widen;
   }
+  ec.fragments = spec && spec->fragments;  // every other mode: one donor per request, as before issue 10
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
@@ -95,9 +96,9 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
 
 }  // namespace
 
-// "semantic" followed by options in this order: -attn, -edit, -gradual, -adaptive, -repair (or -bg).
+// "semantic" followed by options in this order: -frag, -attn, -edit, -gradual, -adaptive, -repair (or -bg).
 static std::optional<ModeSpec> parse_semantic_mode(const std::string& name) {
-  static const std::vector<std::string> kOptions = {"attn", "edit", "gradual", "adaptive", "repair", "bg"};
+  static const std::vector<std::string> kOptions = {"frag", "attn", "edit", "gradual", "adaptive", "repair", "bg"};
   if (name.rfind("semantic", 0) != 0) return std::nullopt;
   ModeSpec m{name, ModeKind::kSemantic, -1, std::nullopt};
   size_t at = 8, next = 0;  // next: the first option still allowed
@@ -109,6 +110,7 @@ static std::optional<ModeSpec> parse_semantic_mode(const std::string& name) {
     if (it == kOptions.end()) return std::nullopt;
     next = static_cast<size_t>(it - kOptions.begin()) + 1;
     if (opt == "attn") m.deviation = share::DeviationScorer::kAttnV;
+    m.fragments |= opt == "frag";
     m.edit_aware |= opt == "edit";
     m.gradual |= opt == "gradual";
     m.adaptive |= opt == "adaptive";
@@ -131,7 +133,7 @@ Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
     std::optional<ModeSpec> sem = it == kNames.end() ? parse_semantic_mode(name) : std::nullopt;
     if (it == kNames.end() && !sem)
       return invalid_argument("unknown mode '" + name + "' (full, prefix, naive, response-cache, or semantic with "
-                              "options in this order: -attn -edit -gradual -adaptive -repair|-bg, e.g. "
+                              "options in this order: -frag -attn -edit -gradual -adaptive -repair|-bg, e.g. "
                               "semantic-edit-repair)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
     out.push_back(sem ? *sem : ModeSpec{name, it->second, -1, std::nullopt});

@@ -15,6 +15,9 @@
 //   semantic-bg     semantic + background repair (EngineConfig::background_repair_rows = 32): after each request
 //                   the runner waits, untimed, until the engine has no repair pending (a service's idle time
 //                   between questions), so semantically served prompts become exact donors (new content).
+//   semantic-frag   semantic + fragments from several donors (EngineConfig::fragments; every other mode runs
+//                   with one donor per request); semantic-frag-bg and semantic-frag-edit add background repair /
+//                   edit-aware selection.
 //   naive           ShareMode::kNaive: a similar donor's KV reused with no recompute beyond inserted tokens and
 //                   the last one (no CacheBlend selection, no guard): the strawman.
 //   response-cache  GPTCache-like: embed the user message; if an earlier *computed* request's embedding has
@@ -88,6 +91,7 @@ struct ModeSpec {
   bool background = false;   // semantic-bg: background repair, with idle time between requests (see above)
   bool gradual = false;      // semantic-*gradual*: gradual filtering at RunnerConfig's refine_layer
   bool adaptive = false;     // semantic-*adaptive*: adaptive budget with RunnerConfig's adaptive_residual
+  bool fragments = false;    // semantic-frag*: fragments from several donors (EngineConfig::fragments)
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an

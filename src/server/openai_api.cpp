@@ -506,6 +506,13 @@ json share_report_json(const engine::ShareReport& r) {
     j["deviation_left"] = r.deviation_left;
     if (!r.deviation.empty()) j["deviation"] = r.deviation;
     if (r.repaired_after_tokens >= 0) j["repaired_after_tokens"] = r.repaired_after_tokens;
+    json donors = json::array();
+    for (const auto& d : r.donors) {
+      json runs = json::array();
+      for (const auto& run : d.runs) runs.push_back({{"src", run.src}, {"dst", run.dst}, {"n", run.n}});
+      donors.push_back({{"donor_id", d.donor_id}, {"tokens", d.tokens}, {"runs", std::move(runs)}});
+    }
+    j["donors"] = std::move(donors);
   }
   if (!r.tier.empty()) {  // where the reused blocks came from
     j["tier"] = r.tier;

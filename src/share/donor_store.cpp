@@ -23,6 +23,7 @@ uint64_t DonorStore::add(uint64_t domain, std::span<const int32_t> prompt, std::
   d.blocks.assign(blocks.begin(), blocks.end());
   d.n_valid = static_cast<int32_t>(blocks.size());
   for (int32_t i = 0; i < d.n_valid; ++i) by_block_[d.blocks[i]].push_back({d.id, i});
+  if (fragments_) fragments_->add(domain, d.id, d.tokens, d.usable_tokens(fragments_->block_size()));
   index_.add(domain, d.id, embedding);
   order_.push_back(d.id);
   const uint64_t id = d.id;
@@ -49,6 +50,8 @@ void DonorStore::remove(uint64_t id) {
   auto it = donors_.find(id);
   if (it == donors_.end()) return;
   unlink_blocks(it->second, 0);
+  const Donor& d = it->second;
+  if (fragments_) fragments_->remove(d.domain, d.id, d.tokens, d.usable_tokens(fragments_->block_size()));
   donors_.erase(it);
   index_.remove(id);
   maybe_compact_order();
@@ -68,9 +71,18 @@ void DonorStore::on_block_evicted(kv::BlockId block) {
     auto d = donors_.find(id);
     KVS_CHECK(d != donors_.end() && idx < d->second.n_valid && d->second.blocks[idx] == block);
     unlink_blocks(d->second, idx + 1);
+    const int64_t old_usable = fragments_ ? d->second.usable_tokens(fragments_->block_size()) : 0;
     d->second.n_valid = idx;
+    if (fragments_)
+      fragments_->truncate(d->second.domain, id, d->second.tokens, old_usable,
+                           d->second.usable_tokens(fragments_->block_size()));
     if (idx == 0) remove(id);
   }
+}
+
+void DonorStore::enable_fragments(int32_t block_size, int32_t window) {
+  KVS_CHECK_MSG(donors_.empty(), "enable_fragments after donors were added");
+  fragments_ = std::make_unique<FragmentIndex>(block_size, window);
 }
 
 void DonorStore::apply_evictions(std::span<const kv::BlockId> blocks) {
@@ -88,6 +100,11 @@ DonorStoreStats DonorStore::bookkeeping_stats() const {
   s.index_elements = is.elements;
   s.index_capacity = is.capacity;
   s.index_deleted = is.deleted;
+  if (fragments_) {
+    const FragmentIndexStats fs = fragments_->stats();
+    s.fragment_keys = fs.keys;
+    s.fragment_entries = fs.entries;
+  }
   return s;
 }
 
@@ -110,6 +127,12 @@ Status DonorStore::check_invariants() const {
     valid += d.n_valid;
   }
   if (entries != valid) return Status(Code::kInternal, "by_block_ entries != sum of n_valid");
+  if (fragments_) {
+    int64_t windows = 0;
+    for (const auto& [id, d] : donors_) windows += fragments_->windows_of(d.usable_tokens(fragments_->block_size()));
+    if (static_cast<size_t>(windows) != fragments_->stats().entries)
+      return Status(Code::kInternal, "fragment index entries != the live donors' windows");
+  }
   KVS_RETURN_IF_ERROR(index_.check_invariants());
   if (index_.stats().live != donors_.size()) return Status(Code::kInternal, "index membership != store membership");
   return Status::ok();

@@ -26,6 +26,8 @@
 // sum(n_valid) <= donors * blocks per donor; order_ holds every donor id plus stale ids of removed donors,
 // compacted once stale ids outnumber live ones (order_.size() <= 2 * donors + kOrderSlack); the index reuses
 // deleted slots (DonorIndex).
+// Fragments (enable_fragments): the FragmentIndex holds exactly the windows of every live donor's usable tokens
+// (add indexes them, truncation and removal unlink what they cut), so it is bounded like by_block_.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -39,6 +41,7 @@
 #include "base/status.h"
 #include "kv/block_pool.h"
 #include "share/donor_index.h"
+#include "share/fragment_index.h"
 
 namespace kvs::share {
 
@@ -63,6 +66,8 @@ struct DonorStoreStats {
   size_t index_elements = 0;    // hnswlib slots in use (live + deleted)
   size_t index_capacity = 0;    // hnswlib slots allocated
   size_t index_deleted = 0;     // hnswlib slots marked deleted, free for reuse
+  size_t fragment_keys = 0;     // fragment index: distinct window hashes (0 without fragments)
+  size_t fragment_entries = 0;  // fragment index: (donor, block start) windows
 };
 
 class DonorStore {
@@ -82,6 +87,11 @@ class DonorStore {
   std::vector<DonorCandidate> search(uint64_t domain, std::span<const float> embedding, int k, float min_sim) const {
     return index_.search(domain, embedding, k, min_sim);
   }
+  // Keeps a FragmentIndex of the donors' block-aligned `window`-token windows from now on (find_fragments).
+  // REQUIRES: no donor yet; block_size is the pool's; window >= 1.
+  void enable_fragments(int32_t block_size, int32_t window);
+  // Null unless enable_fragments() was called. Its hits name live donors (evictions drained); compare tokens.
+  const FragmentIndex* fragments() const { return fragments_.get(); }
   // Truncates every donor holding `block` to the blocks before it.
   void on_block_evicted(kv::BlockId block);
   // on_block_evicted for each id, in order: `store.apply_evictions(pool.take_evicted())`.
@@ -106,6 +116,7 @@ class DonorStore {
   std::unordered_map<uint64_t, Donor> donors_;
   std::deque<uint64_t> order_;  // insertion order (may hold removed ids: skipped when trimming, compacted)
   std::unordered_map<kv::BlockId, std::vector<std::pair<uint64_t, int32_t>>> by_block_;  // block -> (donor, index)
+  std::unique_ptr<FragmentIndex> fragments_;  // null: fragments off
 };
 
 }  // namespace kvs::share

@@ -114,6 +114,33 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
   return full_plan(req.n_prompt);
 }
 
+Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const PlannerConfig& cfg) {
+  KVS_RETURN_IF_ERROR(cfg.validate());
+  if (semantic.mode != ReuseMode::kSemantic || semantic.n_prompt != req.n_prompt || req.n_layer < 1)
+    return invalid_argument("plan_ready needs a semantic plan of the request's prompt");
+  if (req.prefix_hit < 0 || req.prefix_hit > req.n_prompt) return invalid_argument("prefix_hit out of [0, n_prompt]");
+  add_edit_aware(semantic, cfg.edit_window, cfg.edit_tail);
+  const int64_t c = static_cast<int64_t>(semantic.deviation_candidates().size());
+  const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
+  CostEstimate cost;
+  cost.full = req.n_prompt;
+  cost.prefix = req.n_prompt - std::min(req.prefix_hit, req.n_prompt - 1);
+  cost.semantic = static_cast<double>(semantic.recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
+  switch (choose_mode(cost, req.n_prompt, cfg)) {
+    case ReuseMode::kSemantic:
+      semantic.predicted_cost = *cost.semantic;
+      return semantic;
+    case ReuseMode::kPrefix: {
+      ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);
+      p.predicted_cost = cost.prefix;
+      return p;
+    }
+    case ReuseMode::kFull:
+      break;
+  }
+  return full_plan(req.n_prompt);
+}
+
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
                                             std::optional<double> ratio, std::span<const float> rank, double widen,
                                             int64_t* selected_k) {

@@ -95,6 +95,13 @@ ReuseMode choose_mode(const CostEstimate& cost, int32_t n_prompt, const PlannerC
 // the deviation selection comes later). predicted_cost holds the chosen option's cost.
 Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg);
 
+// Prices a ready semantic plan from its own sets (e.g. one with fragment runs of several donors, reuse_plan.h),
+// after adding the edit-aware rows: I = |recompute|, C = |deviation_candidates()|, k = selection_size(C, r,
+// budget), cost = I + k + (C - k) / n_layer; returns it when choose_mode picks semantic at that cost, else the
+// prefix or full plan. The similarity threshold is the caller's (a plan of fragments has no similarity).
+// REQUIRES: semantic.mode == kSemantic, semantic.n_prompt == req.n_prompt; req valid.
+Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const PlannerConfig& cfg);
+
 enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
 
 // scores[i]: deviation of plan.deviation_candidates()[i], measured at the first layer(s) (relative K/V

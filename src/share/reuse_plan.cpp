@@ -19,6 +19,32 @@ Status check_script_shape(const align::EditScript& s) {
   return Status::ok();
 }
 
+// kSemantic: own-donor runs are KEEP runs of the script, in order; fragment runs never overlap a KEEP run that is
+// still reused; every INSERTed position is recomputed or covered by a fragment run.
+Status check_against_script(const ReusePlan& p) {
+  std::vector<uint8_t> fragment(static_cast<size_t>(p.n_prompt), 0);
+  for (const ReusedRun& r : p.reused)
+    if (r.donor >= 0)
+      for (int32_t j = 0; j < r.n; ++j) fragment[r.dst + j] = 1;
+  size_t ki = 0;
+  for (const ReusedRun& r : p.reused) {
+    if (r.donor >= 0) continue;
+    while (ki < p.script.runs.size() &&
+           (p.script.runs[ki].op != align::EditOp::kKeep || p.script.runs[ki].dst < r.dst))
+      ++ki;
+    if (ki == p.script.runs.size() || (ReusedRun{p.script.runs[ki].src, p.script.runs[ki].dst, p.script.runs[ki].n}) != r)
+      return invalid_argument("an own-donor run is not a KEEP run of the script");
+    ++ki;
+  }
+  for (const align::EditRun& r : p.script.runs) {
+    if (r.op != align::EditOp::kInsert) continue;
+    for (int32_t j = 0; j < r.n; ++j)
+      if (!fragment[r.dst + j] && !p.recompute.contains(r.dst + j))
+        return invalid_argument("an inserted position is neither recomputed nor covered by a fragment");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 const char* mode_name(ReuseMode mode) {
@@ -28,6 +54,24 @@ const char* mode_name(ReuseMode mode) {
     case ReuseMode::kSemantic: return "semantic";
   }
   return "?";
+}
+
+std::vector<int64_t> ReusePlan::donors() const {
+  std::vector<int64_t> out;
+  for (const ReusedRun& r : reused)
+    if (r.donor < 0 && donor_id >= 0) {
+      out.push_back(donor_id);
+      break;
+    }
+  for (const ReusedRun& r : reused) {
+    const int64_t d = donor_of(r);
+    if (d >= 0 && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  }
+  return out;
+}
+
+bool ReusePlan::has_fragments() const {
+  return std::any_of(reused.begin(), reused.end(), [](const ReusedRun& r) { return r.donor >= 0; });
 }
 
 int64_t ReusePlan::n_reused() const {
@@ -73,7 +117,8 @@ Status ReusePlan::check() const {
     if (i > 0) {
       const ReusedRun& q = reused[i - 1];
       if (q.dst + q.n > r.dst) return invalid_argument("reused runs overlap or are unsorted");
-      if (q.dst + q.n == r.dst && q.src + q.n == r.src) return invalid_argument("reused runs not maximal");
+      if (q.dst + q.n == r.dst && q.src + q.n == r.src && donor_of(q) == donor_of(r))
+        return invalid_argument("reused runs not maximal");
     }
     for (int32_t j = 0; j < r.n; ++j) covered[r.dst + j] = 1;
   }
@@ -98,18 +143,7 @@ Status ReusePlan::check() const {
     case ReuseMode::kSemantic: {
       KVS_RETURN_IF_ERROR(check_script_shape(script));
       if (script.target_len != n_prompt) return invalid_argument("script target length != prompt length");
-      size_t ri = 0;
-      for (const align::EditRun& r : script.runs) {
-        if (r.op == align::EditOp::kKeep) {
-          if (ri >= reused.size() || reused[ri] != ReusedRun{r.src, r.dst, r.n})
-            return invalid_argument("reused runs differ from the script's KEEP runs");
-          ++ri;
-        } else if (r.op == align::EditOp::kInsert) {
-          for (int32_t j = 0; j < r.n; ++j)
-            if (!recompute.contains(r.dst + j)) return invalid_argument("an inserted position is not recomputed");
-        }
-      }
-      if (ri != reused.size()) return invalid_argument("reused runs differ from the script's KEEP runs");
+      KVS_RETURN_IF_ERROR(check_against_script(*this));
       break;
     }
   }
@@ -124,6 +158,19 @@ std::string ReusePlan::to_string() const {
   s += " n=" + std::to_string(n_prompt) + " reused=" + std::to_string(n_reused()) +
        " recompute=" + std::to_string(n_recomputed()) + " " + recompute.to_string(8);
   if (mode == ReuseMode::kSemantic) s += " script=" + script.to_string(16);
+  if (has_fragments()) {
+    s += " fragments=";
+    int shown = 0;
+    for (const ReusedRun& r : reused) {
+      if (r.donor < 0) continue;
+      if (shown++ == 8) {
+        s += " ...";
+        break;
+      }
+      s += (shown > 1 ? " d" : "d") + std::to_string(r.donor) + ":[" + std::to_string(r.src) + "," +
+           std::to_string(r.src + r.n) + ")->[" + std::to_string(r.dst) + "," + std::to_string(r.dst + r.n) + ")";
+    }
+  }
   return s;
 }
 
@@ -188,6 +235,77 @@ void add_edit_aware(ReusePlan& plan, int32_t window, int32_t tail) {
   for (int32_t p = std::max(0, plan.n_prompt - tail); p < plan.n_prompt; ++p) add.push_back(p);
   std::erase_if(add, [&](int32_t p) { return p < plan.exact_prefix; });
   plan.recompute.merge(add);
+}
+
+ReusePlan insert_only_plan(int32_t n_prompt) {
+  KVS_CHECK(n_prompt >= 1);
+  ReusePlan p;
+  p.mode = ReuseMode::kSemantic;
+  p.n_prompt = n_prompt;
+  p.script.donor_len = 0;
+  p.script.target_len = n_prompt;
+  p.script.runs.push_back({align::EditOp::kInsert, 0, 0, n_prompt});
+  p.recompute = RecomputeSet::range(0, n_prompt);
+  p.predicted_cost = n_prompt;
+  return p;
+}
+
+void add_fragment_runs(ReusePlan& plan, std::span<const ReusedRun> fragments) {
+  KVS_CHECK(plan.mode == ReuseMode::kSemantic);
+  if (fragments.empty()) return;
+  std::vector<uint8_t> covered(static_cast<size_t>(plan.n_prompt), 0);
+  for (const ReusedRun& f : fragments) {
+    KVS_CHECK(f.donor >= 0 && f.n > 0 && f.src >= 0 && f.dst >= plan.exact_prefix && f.dst + f.n <= plan.n_prompt);
+    for (int32_t j = 0; j < f.n; ++j) {
+      KVS_CHECK_MSG(!covered[f.dst + j], "fragment runs overlap");
+      covered[f.dst + j] = 1;
+    }
+  }
+  // Own-donor runs a fragment overlaps are dropped; what of them no fragment covers is recomputed.
+  std::vector<int32_t> add;
+  std::vector<ReusedRun> kept;
+  for (const ReusedRun& r : plan.reused) {
+    bool overlaps = false;
+    for (int32_t j = 0; j < r.n && !overlaps; ++j) overlaps = covered[r.dst + j];
+    if (!overlaps) {
+      kept.push_back(r);
+      continue;
+    }
+    for (int32_t j = 0; j < r.n; ++j)
+      if (!covered[r.dst + j]) add.push_back(r.dst + j);
+  }
+  kept.insert(kept.end(), fragments.begin(), fragments.end());
+  std::sort(kept.begin(), kept.end(), [](const ReusedRun& a, const ReusedRun& b) { return a.dst < b.dst; });
+  // Runs stay maximal per donor: contiguous fragment runs of one donor merge; a fragment run that continues an
+  // own-donor run of the same donor gives up its touching token (recomputed).
+  std::vector<ReusedRun> merged;
+  for (ReusedRun r : kept) {
+    if (!merged.empty()) {
+      ReusedRun& q = merged.back();
+      const bool contiguous = q.dst + q.n == r.dst && q.src + q.n == r.src && plan.donor_of(q) == plan.donor_of(r);
+      if (contiguous && q.donor >= 0 && r.donor >= 0) {
+        q.n += r.n;
+        continue;
+      }
+      if (contiguous && r.donor >= 0) {
+        add.push_back(r.dst);
+        ++r.src, ++r.dst, --r.n;
+        covered[r.dst - 1] = 0;
+      } else if (contiguous) {
+        add.push_back(q.dst + q.n - 1);
+        covered[q.dst + q.n - 1] = 0;
+        if (--q.n == 0) merged.pop_back();
+      }
+    }
+    if (r.n > 0) merged.push_back(r);
+  }
+  plan.reused = std::move(merged);
+  std::vector<int32_t> rec;
+  for (int32_t p : plan.recompute.positions())
+    if (!covered[p] || p == plan.n_prompt - 1) rec.push_back(p);
+  rec.insert(rec.end(), add.begin(), add.end());
+  rec.push_back(plan.n_prompt - 1);
+  plan.recompute = RecomputeSet::from_positions(std::move(rec));
 }
 
 }  // namespace kvs::share

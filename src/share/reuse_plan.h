@@ -2,17 +2,22 @@
 // donor's copied, re-rotated KV) and which positions are computed (the RecomputeSet).
 //
 //   new prompt positions   0 ............................................. n_prompt-1
-//   reused runs            [src..src+n) of the donor -> [dst..dst+n), shift = dst - src   (sorted by dst)
+//   reused runs            [src..src+n) of a donor -> [dst..dst+n), shift = dst - src      (sorted by dst)
+//                          donor = -1: the plan's donor (donor_id, a KEEP run of `script`); donor >= 0: a
+//                          fragment run of that donor (found by the fragment index, share/fragment_cover.h)
 //   recompute              sorted positions computed through every layer; may include reused slots
 //                          (their copied KV is overwritten by the fresh one)
 //
 // Invariants (check() verifies them):
 //  - n_prompt >= 1; every position in [0, n_prompt) is in a reused run or in the recompute set (or both);
-//  - reused runs: n > 0, src >= 0, sorted by dst, disjoint, maximal (two runs are never contiguous in both
-//    src and dst), inside [0, n_prompt);
+//  - reused runs: n > 0, src >= 0, sorted by dst, disjoint, maximal (two runs of the same donor are never
+//    contiguous in both src and dst), inside [0, n_prompt);
 //  - the last prompt position n_prompt - 1 is always recomputed (its logits start decoding);
-//  - kFull: no reused runs. kPrefix: one run {0, 0, exact_prefix} at most. kSemantic: runs = the KEEP runs
-//    of `script`, and every INSERTed position is recomputed;
+//  - kFull: no reused runs. kPrefix: one run {0, 0, exact_prefix} at most. kSemantic: the plan's own-donor runs
+//    (donor = -1) are KEEP runs of `script`, in order (a fragment cover may drop short ones); fragment runs
+//    (donor >= 0) lie inside the script's INSERTed or dropped KEEP positions; every INSERTed position is either
+//    recomputed or covered by a fragment run. A plan of fragments alone has donor_id = -1 and a script that
+//    inserts the whole prompt (donor_len = 0);
 //  - reused slots [0, exact_prefix) have src == dst (same tokens, same positions, same causal context): their
 //    KV is exact, so they are never deviation candidates;
 //  - n_reused() + n_recomputed() == n_prompt.
@@ -36,6 +41,7 @@ struct ReusedRun {
   int32_t src = 0;
   int32_t dst = 0;
   int32_t n = 0;
+  int64_t donor = -1;  // -1: the plan's donor_id (a KEEP run of its script); >= 0: a fragment run of this donor
   int32_t shift() const { return dst - src; }
   bool operator==(const ReusedRun&) const = default;
 };
@@ -59,6 +65,11 @@ struct ReusePlan {
   bool fell_back = false;        // the quality guard turned a semantic plan into kFull
   double predicted_cost = 0.0;   // tokens-equivalent to compute (see planner.h), for metrics
 
+  // The donor a run reads from (run.donor, or donor_id for -1).
+  int64_t donor_of(const ReusedRun& run) const { return run.donor >= 0 ? run.donor : donor_id; }
+  // Every donor the plan reads from, donor_id first (when it has runs), then in order of first use; no repeats.
+  std::vector<int64_t> donors() const;
+  bool has_fragments() const;
   // Reused slots whose cached KV is served (not recomputed).
   int64_t n_reused() const;
   int64_t n_recomputed() const { return recompute.size(); }
@@ -69,7 +80,8 @@ struct ReusePlan {
   std::vector<int32_t> deviation_candidates() const;
 
   Status check() const;
-  // e.g. "semantic donor=42 n=120 reused=95 recompute=25 [5,10) 119 script=K50 D3 I5 K62(+2)"
+  // e.g. "semantic donor=42 n=120 reused=95 recompute=25 [5,10) 119 script=K50 D3 I5 K62(+2)", then with
+  // fragments " fragments=d7:[0,40)->[61,101) ..."
   std::string to_string() const;
 };
 
@@ -90,5 +102,14 @@ Result<ReusePlan> semantic_plan(int32_t n_prompt, int64_t donor_id, const align:
 // user's text, nearest the answer), leaving the exact prefix alone. window = tail = 0 changes nothing.
 // REQUIRES: window >= 0, tail >= 0. Keeps check()'s invariants.
 void add_edit_aware(ReusePlan& plan, int32_t window, int32_t tail);
+
+// A semantic plan of fragments alone (no embedding donor): donor_id = -1, the script inserts all n_prompt
+// tokens, every position recomputed until add_fragment_runs() covers some. REQUIRES: n_prompt >= 1.
+ReusePlan insert_only_plan(int32_t n_prompt);
+// Adds fragment runs (donor >= 0, sorted by dst, disjoint, inside [0, n_prompt)) to a semantic plan: own-donor
+// runs they overlap are dropped (their positions not covered by a fragment are recomputed), the runs' positions
+// leave the recompute set except n_prompt - 1. REQUIRES: plan.mode == kSemantic; the runs outside the exact
+// prefix. Keeps check()'s invariants.
+void add_fragment_runs(ReusePlan& plan, std::span<const ReusedRun> fragments);
 
 }  // namespace kvs::share

@@ -1,6 +1,7 @@
 // Issue 8, item 5: donor bookkeeping stays bounded however many donations come and go. 100,000 synthetic
 // donations cycle through a 64-block pool; the store's maps, its insertion-order queue and the hnswlib graphs
-// must stay flat (fixed bounds, independent of the donation count), and so must the process RSS.
+// must stay flat (fixed bounds, independent of the donation count), and so must the process RSS. Issue 10: so must
+// the fragment index (windows of the donors' valid blocks only).
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -118,6 +119,7 @@ void print_stats(int donations, const DonorStoreStats& s, long rss) {
 TEST(DonorStoreBounded, HundredThousandDonationsKeepBookkeepingFlat) {
   kv::BlockPool pool(kPoolBlocks + 1, kBlockSize);
   DonorStore store(kDim, kMaxDonors);
+  store.enable_fragments(kBlockSize, 16);  // issue 10: the fragment index must stay bounded too
   Traffic traffic(pool, store);
   DonorStoreStats peak;
   long rss_10k = 0;
@@ -133,6 +135,10 @@ TEST(DonorStoreBounded, HundredThousandDonationsKeepBookkeepingFlat) {
     ASSERT_LE(s.order_entries, 2 * s.donors + DonorStore::kOrderSlack);
     ASSERT_LE(s.index_elements, 512u);
     ASSERT_LE(s.index_capacity, 1024u);
+    // Fragments: one window per valid block start (16-token windows over 16-token blocks), never more.
+    ASSERT_LE(s.fragment_entries, s.by_block_entries);
+    ASSERT_LE(s.fragment_keys, s.fragment_entries);
+    peak.fragment_entries = std::max(peak.fragment_entries, s.fragment_entries);
     peak.donors = std::max(peak.donors, s.donors);
     peak.by_block_entries = std::max(peak.by_block_entries, s.by_block_entries);
     peak.order_entries = std::max(peak.order_entries, s.order_entries);
@@ -145,9 +151,10 @@ TEST(DonorStoreBounded, HundredThousandDonationsKeepBookkeepingFlat) {
     if (n == 1000 || n == 10000 || n == 100000) print_stats(n, s, rss_kib());
     if (n == 10000) rss_10k = rss_kib();
   }
-  std::printf("[donor-bounded] peaks: donors=%zu by_block_entries=%zu order_entries=%zu index_capacity=%zu; "
-              "self-recall %d/%d\n", peak.donors, peak.by_block_entries, peak.order_entries, peak.index_capacity,
-              found, asked);
+  std::printf("[donor-bounded] peaks: donors=%zu by_block_entries=%zu order_entries=%zu index_capacity=%zu "
+              "fragment_entries=%zu; self-recall %d/%d\n", peak.donors, peak.by_block_entries, peak.order_entries,
+              peak.index_capacity, peak.fragment_entries, found, asked);
+  EXPECT_GT(peak.fragment_entries, 0u);  // the index was in use
   // Flat memory: 90,000 more donations may not add more than 8 MiB (the old code kept every hnswlib slot,
   // label and stale by_block_/order_ entry: tens of MiB here).
   const long rss_100k = rss_kib();
