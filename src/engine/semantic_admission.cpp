@@ -48,7 +48,7 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
 
 Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
                          uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,
-                         const kernels::RopeTable& rope, kernels::RopeType rope_type) {
+                         std::span<const kernels::RopeTable* const> layer_rope, kernels::RopeType rope_type) {
   KVS_CHECK(table.size() == 0);
   const int32_t n = static_cast<int32_t>(tokens.size());
   const share::Donor* donor = donors.get(static_cast<uint64_t>(choice.donor.donor_id));
@@ -74,7 +74,7 @@ Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, con
       dst += skip;
       len -= skip;
     }
-    if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, rope, rope_type);
+    if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, layer_rope, rope_type);
   }
   const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), choice.plan.exact_prefix);
   KVS_CHECK_MSG(first < n, "the last prompt token must be computed");  // match_prefix and the plan cap at n - 1
