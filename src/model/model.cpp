@@ -139,6 +139,43 @@ void add_residual(float* x, float* y, const float* w, int64_t m, int64_t d, floa
   for (int64_t i = 0; i < m * d; ++i) x[i] += y[i];
 }
 
+// The attention block's fresh rows: q (m, q_dim), k / v (m, kv_dim) from the normed input xn (m, n_embd), with the
+// optional biases, the per-head QK-norm and the layer's RoPE (angles of table la.rope in rcos / rsin).
+void project_qkv(const HParams& hp, const LayerWeights& L, const LayerAttention& la, int64_t m, const float* xn,
+                 float* q, float* k, float* v, const float* rcos, const float* rsin, int64_t angles, ThreadPool* pool,
+                 const kernels::MatmulOptions& opt) {
+  const int64_t d = hp.n_embd, qd = hp.q_dim(), kvd = hp.kv_dim(), hd = hp.head_dim, half = hd / 2;
+  const kernels::MatmulOut qkv[] = {{L.wq.data, L.wq.type, qd, q, qd},
+                                    {L.wk.data, L.wk.type, kvd, k, kvd},
+                                    {L.wv.data, L.wv.type, kvd, v, kvd}};
+  kernels::matmul_many(qkv, d, xn, m, pool, opt);
+  add_bias(q, L.bq, m, qd);
+  add_bias(k, L.bk, m, kvd);
+  add_bias(v, L.bv, m, kvd);
+  if (L.q_norm) rmsnorm_rows(q, L.q_norm, m * hp.n_head, hd, hp.rms_eps);
+  if (L.k_norm) rmsnorm_rows(k, L.k_norm, m * hp.n_head_kv, hd, hp.rms_eps);
+  for (int64_t i = 0; i < m; ++i) {
+    const float* c = rcos + i * angles + la.rope * half;
+    const float* s = rsin + i * angles + la.rope * half;
+    kernels::rope_apply(q + i * qd, static_cast<int>(hp.n_head), static_cast<int>(hd), c, s, hp.rope_type);
+    kernels::rope_apply(k + i * kvd, static_cast<int>(hp.n_head_kv), static_cast<int>(hd), c, s, hp.rope_type);
+  }
+}
+
+// The FFN block on m rows of the residual stream x (m, n_embd): x += [post-norm] down(act(gate(n(x))) * up(n(x))).
+// xn (m, n_embd), gate / up (m, n_ff): scratch.
+void ffn_block(const HParams& hp, const LayerWeights& L, int64_t m, float* x, float* xn, float* gate, float* up,
+               ThreadPool* pool, const kernels::MatmulOptions& opt) {
+  const int64_t d = hp.n_embd, ff = hp.n_ff;
+  for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn + i * d, x + i * d, L.ffn_norm, d, hp.rms_eps);
+  const kernels::MatmulOut gu[] = {{L.w_gate.data, L.w_gate.type, ff, gate, ff}, {L.w_up.data, L.w_up.type, ff, up, ff}};
+  kernels::matmul_many(gu, d, xn, m, pool, opt);
+  if (hp.spec.ffn_act == FfnActivation::kGeluTanh) kernels::gelu_tanh_mul(gate, up, m * ff);
+  else kernels::silu_mul(gate, up, m * ff);
+  kernels::matmul(L.w_down.data, L.w_down.type, d, ff, gate, m, xn, d, pool, opt);
+  add_residual(x, xn, L.post_ffn_norm, m, d, hp.rms_eps);
+}
+
 }  // namespace
 
 Status Model::check_rows(const UBatch& ub, std::span<const SeqKvView> views, const kv::KvStorage& kv,
@@ -199,21 +236,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     const LayerAttention& la = spec.layers[l];
     const int64_t m = static_cast<int64_t>(rows.size());
     for (int64_t i = 0; i < m; ++i) kernels::rmsnorm(xn + i * d, x + i * d, L.attn_norm, d, hp.rms_eps);
-    const kernels::MatmulOut qkv[] = {{L.wq.data, L.wq.type, qd, q, qd},
-                                      {L.wk.data, L.wk.type, kvd, k, kvd},
-                                      {L.wv.data, L.wv.type, kvd, v, kvd}};
-    kernels::matmul_many(qkv, d, xn, m, pool, qkv_opt);
-    add_bias(q, L.bq, m, qd);
-    add_bias(k, L.bk, m, kvd);
-    add_bias(v, L.bv, m, kvd);
-    if (L.q_norm) rmsnorm_rows(q, L.q_norm, m * hp.n_head, hd, hp.rms_eps);
-    if (L.k_norm) rmsnorm_rows(k, L.k_norm, m * hp.n_head_kv, hd, hp.rms_eps);
-    for (int64_t i = 0; i < m; ++i) {
-      const float* c = rcos + i * angles + la.rope * half;
-      const float* s = rsin + i * angles + la.rope * half;
-      kernels::rope_apply(q + i * qd, static_cast<int>(hp.n_head), static_cast<int>(hd), c, s, hp.rope_type);
-      kernels::rope_apply(k + i * kvd, static_cast<int>(hp.n_head_kv), static_cast<int>(hd), c, s, hp.rope_type);
-    }
+    project_qkv(hp, L, la, m, xn, q, k, v, rcos, rsin, angles, pool, qkv_opt);
     // Hooks see the fresh K/V before they overwrite the slots (selective recompute compares them with the
     // reused values still in the cache).
     const bool dropped = run_hooks(ub, rows, hooks, static_cast<int>(l), q, k, v, qd, kvd, sc.keep);
@@ -234,13 +257,7 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
     attention_rows(ub, rows, views, kv, l, shape, q, att, pool);
     kernels::matmul(L.wo.data, L.wo.type, d, qd, att, ma, xn, d, pool, layer_opt);
     add_residual(x, xn, L.post_attn_norm, ma, d, hp.rms_eps);
-    for (int64_t i = 0; i < ma; ++i) kernels::rmsnorm(xn + i * d, x + i * d, L.ffn_norm, d, hp.rms_eps);
-    const kernels::MatmulOut gu[] = {{L.w_gate.data, L.w_gate.type, ff, gate, ff}, {L.w_up.data, L.w_up.type, ff, up, ff}};
-    kernels::matmul_many(gu, d, xn, ma, pool, layer_opt);
-    if (spec.ffn_act == FfnActivation::kGeluTanh) kernels::gelu_tanh_mul(gate, up, ma * ff);
-    else kernels::silu_mul(gate, up, ma * ff);
-    kernels::matmul(L.w_down.data, L.w_down.type, d, ff, gate, ma, xn, d, pool, layer_opt);
-    add_residual(x, xn, L.post_ffn_norm, ma, d, hp.rms_eps);
+    ffn_block(hp, L, ma, x, xn, gate, up, pool, layer_opt);
   }
 
   // Final norm and head, only for rows that want logits.

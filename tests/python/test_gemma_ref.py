@@ -2,7 +2,7 @@
 (CPU, float32) loading the same GGUF. Token ids come from the reference tokenizer (this test does not depend on
 kvshare's tokenizer). On the 22 prompts of tests/data/model_prompts.jsonl.gz (Gemma 3 270M is a base model: the
 chat rows are fed as plain text after BOS): final-position logits (max |diff|, top-1, top-5 overlap) and greedy
-32-token continuations, with SmolLM2's bars: top-1 >= 19/20, top-5 overlap >= 4 on >= 19/20, greedy identical on
+32-token continuations (KVS_TEST_FULL=1; the default run checks 6 prompts, 8 tokens), with SmolLM2's bars: top-1 >= 19/20, top-5 overlap >= 4 on >= 19/20, greedy identical on
 >= 18/20 (scaled to the prompt count), and every greedy divergence a near tie of the reference's logits.
 These prompts are short; the sliding window (512) is exercised by test_long_prompt_crosses_the_window: a
 700-token prompt whose local layers must not see its first tokens."""
@@ -20,7 +20,11 @@ import torch
 from conftest import KVS_BIN, ROOT
 
 GEMMA = pathlib.Path(os.environ.get("KVS_GEMMA_MODEL", ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
-N_GREEDY = 32
+# Default run (scripts/test.sh): a short check, 6 prompts and 8 greedy tokens. KVS_TEST_FULL=1: all 22 prompts and
+# 32 greedy tokens, the issue's bars.
+FULL = os.environ.get("KVS_TEST_FULL") == "1"
+N_PROMPTS = None if FULL else 6
+N_GREEDY = 32 if FULL else 8
 NEAR_TIE = 0.35
 
 
@@ -56,6 +60,8 @@ def prompts():
     for r in rows:
         ids = tok.encode(r["text"], add_special_tokens=False)
         out.append([tok.bos_token_id] + ids)
+    if N_PROMPTS is not None:  # both kinds: the first chat rows and the last plain ones
+        out = out[:N_PROMPTS // 2] + out[-(N_PROMPTS - N_PROMPTS // 2):]
     return out
 
 
@@ -92,7 +98,7 @@ def reference_greedy(ids, n):
 def results(tmp_path_factory):
     require()
     id_lists = prompts()
-    assert len(id_lists) >= 20
+    assert len(id_lists) >= (20 if FULL else N_PROMPTS)
     ours_logits, ours_greedy = run_kvshare(id_lists, tmp_path_factory.mktemp("gemma"), N_GREEDY)
     ref = [reference_greedy(ids, N_GREEDY) for ids in id_lists]
     return id_lists, ours_logits, ours_greedy, ref
@@ -114,8 +120,8 @@ def test_final_logits_match_reference(results):
     max_diff = max(s[0] for s in stats)
     print(f"\nGemma logits vs transformers: {n} prompts, max |diff| = {max_diff:.4f}, top-1 agree {top1}/{n}, "
           f"top-5 overlap>=4 {top5}/{n}")
-    assert top1 >= n - n // 20, f"top-1 agreement {top1}/{n}"
-    assert top5 >= n - n // 20, f"top-5 overlap >= 4 on only {top5}/{n}"
+    assert top1 >= n - max(1, n // 20), f"top-1 agreement {top1}/{n}"
+    assert top5 >= n - max(1, n // 20), f"top-5 overlap >= 4 on only {top5}/{n}"
 
 
 def test_greedy_continuations_match_reference(results):
@@ -132,7 +138,7 @@ def test_greedy_continuations_match_reference(results):
         assert gap < NEAR_TIE, f"prompt {i}: divergence at step {k} is not a near tie (gap {gap:.3f})"
     n = len(ref)
     print(f"\nGemma greedy {N_GREEDY}-token continuations identical: {identical}/{n}")
-    assert identical >= n - n // 10, f"only {identical}/{n} greedy continuations identical"
+    assert identical >= n - max(1, n // 10), f"only {identical}/{n} greedy continuations identical"
 
 
 @torch.no_grad()
