@@ -122,6 +122,8 @@ def test_final_logits_match_reference(results):
           f"top-5 overlap>=4 {top5}/{n}")
     assert top1 >= n - max(1, n // 20), f"top-1 agreement {top1}/{n}"
     assert top5 >= n - max(1, n // 20), f"top-5 overlap >= 4 on only {top5}/{n}"
+    # Float activations on both sides (kvshare's default precision): only fp32 rounding separates them.
+    assert max_diff < 0.05, f"max abs logit difference {max_diff}"
 
 
 def test_greedy_continuations_match_reference(results):
