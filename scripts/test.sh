@@ -10,11 +10,13 @@ source "$(dirname "$0")/common.sh"
 cd "$KVS_ROOT"
 "$KVS_ROOT/scripts/install_deps.sh"
 "$KVS_ROOT/scripts/fetch_model.sh"
+"$KVS_ROOT/scripts/fetch_model.sh" --model gemma3-270m
 "$KVS_ROOT/scripts/setup_test_env.sh"
 "$KVS_ROOT/scripts/fetch_embedder.sh"
 "$KVS_ROOT/scripts/build.sh"
 export KVS_BIN="$KVS_BUILD/kvshare"
 export KVS_MODEL="$KVS_ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+export KVS_GEMMA_MODEL="$KVS_ROOT/models/gemma-3-270m-q4_k_m.gguf"
 export KVS_EMBEDDER="$KVS_ROOT/models/all-MiniLM-L6-v2.gguf"
 export KVS_GEMMA_MODEL="${KVS_GEMMA_MODEL:-$KVS_ROOT/models/gemma-3-270m-Q4_K_M.gguf}"   # tokenizer and chat-template tests
 log "C++ unit tests"

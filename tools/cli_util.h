@@ -21,7 +21,10 @@ struct Loaded {
 
 // Prints the error to stderr and returns nullopt-like empty Loaded (model == nullptr) on failure.
 // precision: "int8", "mixed" or "f32" (default; see model::Precision).
-inline Loaded load_model_or_report(const std::string& model_flag, const std::string& precision = "f32") {
+// need_tokenizer = false (commands fed token ids: score, bench): a tokenizer this build cannot load is no error
+// (Loaded::tokenizer stays null).
+inline Loaded load_model_or_report(const std::string& model_flag, const std::string& precision = "f32",
+                                   bool need_tokenizer = true) {
   Loaded out;
   std::string path = resolve_model_path(model_flag);
   if (path.empty()) {
@@ -34,7 +37,7 @@ inline Loaded load_model_or_report(const std::string& model_flag, const std::str
     return out;
   }
   auto t = tok::Tokenizer::from_gguf(m.value()->file());
-  if (!t.is_ok()) {
+  if (!t.is_ok() && need_tokenizer) {
     std::fprintf(stderr, "error: cannot load tokenizer from %s: %s\n", path.c_str(), t.status().to_string().c_str());
     return out;
   }
@@ -45,7 +48,7 @@ inline Loaded load_model_or_report(const std::string& model_flag, const std::str
   }
   m.value()->set_precision(prec);
   out.model = std::move(m).value();
-  out.tokenizer = std::move(t).value();
+  if (t.is_ok()) out.tokenizer = std::move(t).value();
   return out;
 }
 

@@ -36,7 +36,7 @@ double cpu_s() {
 }
 
 int run_bench(const BenchArgs& a) {
-  Loaded L = load_model_or_report(a.model, a.precision);
+  Loaded L = load_model_or_report(a.model, a.precision, /*need_tokenizer=*/false);
   if (!L.model) return 1;
   const auto& hp = L.model->hparams();
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());

@@ -24,7 +24,7 @@ struct ScoreArgs {
 };
 
 int run_score(const ScoreArgs& a) {
-  Loaded L = load_model_or_report(a.model, a.precision);
+  Loaded L = load_model_or_report(a.model, a.precision, /*need_tokenizer=*/false);
   if (!L.model) return 1;
   const auto& hp = L.model->hparams();
   std::ifstream in(a.jsonl);

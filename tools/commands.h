@@ -14,6 +14,7 @@ void add_embed(CLI::App& app, int& exit_code);
 void add_serve(CLI::App& app, int& exit_code);
 void add_eval(CLI::App& app, int& exit_code);
 void add_chat_template(CLI::App& app, int& exit_code);
+void add_dequant(CLI::App& app, int& exit_code);
 
 // The model to load: --model flag, else $KVS_MODEL, else the default model under models/ of the source
 // tree this binary was built from, ./models/, or ~/.cache/kvshare/models/. Empty when none exists.

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     kvs::cli::add_serve(app, exit_code);
     kvs::cli::add_eval(app, exit_code);
     kvs::cli::add_chat_template(app, exit_code);
+    kvs::cli::add_dequant(app, exit_code);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);

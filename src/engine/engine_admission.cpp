@@ -133,7 +133,7 @@ AdmitResult Engine::admit(Sequence& seq, int64_t budget) {
 bool Engine::admit_semantic(Sequence& seq) {
   KVS_CHECK(seq.table.size() == 0 && seq.n_generated() == 0);
   std::unique_ptr<DonorChoice> choice = std::move(seq.donor);
-  auto first = build_kv(*kv_, *donors_, *choice, seq.params.domain, seq.tokens, seq.table, model_.rope(),
+  auto first = build_kv(*kv_, *donors_, *choice, seq.params.domain, seq.tokens, seq.table, model_.layer_ropes(),
                         model_.hparams().rope_type);
   drain_evictions();
   if (!first.is_ok()) return false;
@@ -149,6 +149,10 @@ bool Engine::admit_semantic(Sequence& seq) {
   if (seq.params.recompute_ratio >= 0) bo.recompute_ratio = seq.params.recompute_ratio;
   if (bo.naive) bo.recompute_ratio = 0.0;
   bo.heads = share::HeadShape{hp.n_head, hp.n_head_kv, hp.head_dim};
+  if (cfg_.blend_layer >= 0 && cfg_.blend_layer < hp.n_layer) {  // the scored layer's window and scale
+    bo.heads.window = hp.spec.layers[cfg_.blend_layer].window;
+    bo.heads.scale = hp.spec.attn_scale;
+  }
   seq.n_computed = first.value();
   seq.approximate = true;
   ShareReport& rep = seq.usage.share;

@@ -64,7 +64,7 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
 
 Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
                          uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,
-                         const kernels::RopeTable& rope, kernels::RopeType rope_type) {
+                         std::span<const kernels::RopeTable* const> layer_rope, kernels::RopeType rope_type) {
   KVS_CHECK(table.size() == 0);
   const int32_t n = static_cast<int32_t>(tokens.size());
   // Every donor the plan reads must still hold the slots it reads (a donor may have shrunk since planning).
@@ -96,7 +96,7 @@ Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, con
     }
     const share::Donor* d = by_id.at(choice.plan.donor_of(run));
     const std::span<const kv::BlockId> donor_blocks(d->blocks.data(), static_cast<size_t>(d->n_valid));
-    if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, rope, rope_type);
+    if (len > 0) kv::copy_and_shift(kv.storage(), donor_blocks, src, table.ids(), dst, len, layer_rope, rope_type);
   }
   const int32_t first = std::max<int32_t>(static_cast<int32_t>(shared), choice.plan.exact_prefix);
   KVS_CHECK_MSG(first < n, "the last prompt token must be computed");  // match_prefix and the plan cap at n - 1

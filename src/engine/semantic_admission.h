@@ -57,9 +57,10 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
 // Builds the sequence's KV for `choice` into the empty `table`. Returns the first row to compute,
 // max(shared prefix, plan.exact_prefix) < n; ResourceExhausted (table empty again) when the pool cannot supply the
 // blocks; NotFound when any donor of the plan is gone or shrank below what the plan reads of it.
+// Moved K is re-rotated per layer with layer_rope[l] (the model's layer_ropes()).
 // REQUIRES: table is empty; the owner applied queued evictions to `donors`.
 Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,
                          uint64_t domain, std::span<const int32_t> tokens, kv::BlockTable& table,
-                         const kernels::RopeTable& rope, kernels::RopeType rope_type);
+                         std::span<const kernels::RopeTable* const> layer_rope, kernels::RopeType rope_type);
 
 }  // namespace kvs::engine

@@ -58,17 +58,28 @@ void rope_shift_rows(float* k, int64_t n_rows, int64_t d, const kernels::RopeTab
 void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t src_pos,
                     std::span<const int32_t> dst_blocks, int64_t dst_pos, int64_t n, const kernels::RopeTable& rope,
                     kernels::RopeType type) {
+  const std::vector<const kernels::RopeTable*> per_layer(static_cast<size_t>(kv.n_layer()), &rope);
+  copy_and_shift(kv, src_blocks, src_pos, dst_blocks, dst_pos, n, per_layer, type);
+}
+
+void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t src_pos,
+                    std::span<const int32_t> dst_blocks, int64_t dst_pos, int64_t n,
+                    std::span<const kernels::RopeTable* const> layer_rope, kernels::RopeType type) {
   check_run(kv, src_blocks, src_pos, n);
   check_run(kv, dst_blocks, dst_pos, n);
   if (n == 0) return;
   const int64_t bs = kv.block_size(), hd = kv.head_dim();
-  KVS_CHECK(rope.head_dim == hd && hd % 2 == 0);
+  KVS_CHECK(static_cast<int64_t>(layer_rope.size()) == kv.n_layer() && hd % 2 == 0);
+  for (const kernels::RopeTable* r : layer_rope) KVS_CHECK(r != nullptr && r->head_dim == hd);
   KVS_CHECK_MSG(!intervals_overlap(slot_intervals(src_blocks, src_pos, n, bs), slot_intervals(dst_blocks, dst_pos, n, bs)),
                 "source and destination slots overlap");
 
   const int64_t d = dst_pos - src_pos;
-  std::vector<float> cos(hd / 2), sin(hd / 2);  // (head_dim / 2) angles of the shift d
-  if (d != 0) rope.angles(static_cast<double>(d), cos.data(), sin.data());
+  // (n_layer, head_dim / 2) angles of the shift d, per layer (tables shared by layers give the same angles).
+  std::vector<float> cos(kv.n_layer() * hd / 2), sin(kv.n_layer() * hd / 2);
+  if (d != 0)
+    for (int64_t l = 0; l < kv.n_layer(); ++l)
+      layer_rope[l]->angles(static_cast<double>(d), cos.data() + l * hd / 2, sin.data() + l * hd / 2);
 
   // Walk the run in segments that stay inside one source block and one destination block.
   for (int64_t i = 0; i < n;) {
@@ -84,7 +95,9 @@ void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t 
         float* vd = kv.v(l, tb, h) + t_off * hd;        // (len, head_dim)
         std::copy_n(ks, len * hd, kd);
         std::copy_n(vs, len * hd, vd);
-        if (d != 0) kernels::rope_apply(kd, static_cast<int>(len), static_cast<int>(hd), cos.data(), sin.data(), type);
+        if (d != 0)
+          kernels::rope_apply(kd, static_cast<int>(len), static_cast<int>(hd), cos.data() + l * hd / 2,
+                              sin.data() + l * hd / 2, type);
       }
     }
     i += len;

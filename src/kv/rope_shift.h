@@ -32,5 +32,10 @@ void rope_shift_rows(float* k, int64_t n_rows, int64_t d, const kernels::RopeTab
 void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t src_pos,
                     std::span<const int32_t> dst_blocks, int64_t dst_pos, int64_t n, const kernels::RopeTable& rope,
                     kernels::RopeType type);
+// The same with one table per layer (Gemma 3: local layers rotate with their own base): layer l's K is rotated by
+// layer_rope[l]. REQUIRES: layer_rope.size() == kv.n_layer(); every table's head_dim == kv.head_dim().
+void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t src_pos,
+                    std::span<const int32_t> dst_blocks, int64_t dst_pos, int64_t n,
+                    std::span<const kernels::RopeTable* const> layer_rope, kernels::RopeType type);
 
 }  // namespace kvs::kv

@@ -35,7 +35,7 @@ void attention_rows(const UBatch& ub, std::span<const int32_t> rows, std::span<c
   a.n_head = sh.n_head;
   a.n_head_kv = sh.n_head_kv;
   a.head_dim = sh.head_dim;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+  a.scale = sh.scale > 0.0f ? sh.scale : 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
   a.window = sh.window;
   a.q = q;
   a.ldq = sh.n_head * sh.head_dim;

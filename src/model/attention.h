@@ -17,6 +17,7 @@ namespace kvs::model {
 struct AttentionShape {
   int64_t n_head, n_head_kv, head_dim;
   int64_t window = 0;  // 0: full causal; w > 0: each row sees its last w positions
+  float scale = 0.0f;  // softmax scale of q.k; 0: 1 / sqrt(head_dim)
 };
 
 // q: (n_active, n_head * head_dim), out: (n_active, n_head * head_dim)

@@ -40,9 +40,9 @@ Result<HParams> HParams::from_gguf(const gguf::GgufFile& f) {
   auto arch = f.get_string("general.architecture");
   if (!arch.is_ok()) return arch.status();
   hp.arch = arch.value();
-  // Llama-family decoders whose forward is ours: same blocks, differing only in metadata.
-  if (hp.arch != "llama" && hp.arch != "mistral" && hp.arch != "qwen2" && hp.arch != "smollm")
-    return unsupported("model architecture '" + hp.arch + "' is not supported (supported: llama, mistral, qwen2)");
+  if (!architecture_supported(hp.arch))
+    return unsupported("model architecture '" + hp.arch + "' is not supported (supported: " +
+                       supported_architectures() + ")");
   if (auto n = f.get_string("general.name"); n.is_ok()) hp.name = n.value();
   const std::string a = hp.arch + ".";
   const FileBounds fb = file_bounds(f);
@@ -68,8 +68,15 @@ Result<HParams> HParams::from_gguf(const gguf::GgufFile& f) {
   if (f.find(a + "attention.head_count_kv")) KVS_RETURN_IF_ERROR(need("attention.head_count_kv", hp.n_head_kv, hp.n_head));
   if (hp.n_embd % hp.n_head != 0) return corrupt("embedding_length is not a multiple of head_count");
   hp.head_dim = hp.n_embd / hp.n_head;
-  if (f.find(a + "attention.key_length")) KVS_RETURN_IF_ERROR(need("attention.key_length", hp.head_dim, hp.n_embd));
-  if (hp.head_dim * hp.n_head != hp.n_embd) return unsupported("head_dim * n_head != n_embd");
+  if (f.find(a + "attention.key_length")) {
+    KVS_RETURN_IF_ERROR(need("attention.key_length", hp.head_dim, dim_hi));
+    int64_t vlen = hp.head_dim;
+    if (f.find(a + "attention.value_length")) KVS_RETURN_IF_ERROR(need("attention.value_length", vlen, dim_hi));
+    if (vlen != hp.head_dim) return unsupported("attention.value_length != attention.key_length");
+    if (hp.q_dim() > dim_hi) return corrupt("head_count * key_length is larger than every tensor");
+  } else if (hp.head_dim * hp.n_head != hp.n_embd) {
+    return unsupported("head_dim * n_head != n_embd");
+  }
   if (hp.head_dim % 2 != 0) return corrupt("head dimension must be even for RoPE");
   if (hp.n_head % hp.n_head_kv != 0) return corrupt("head_count is not a multiple of head_count_kv");
   if (auto rd = f.get_int(a + "rope.dimension_count"); rd.is_ok() && rd.value() != hp.head_dim)
@@ -91,7 +98,11 @@ Result<HParams> HParams::from_gguf(const gguf::GgufFile& f) {
                                             static_cast<double>(static_cast<float>(eps.value())), 1.0));
   hp.rms_eps = static_cast<float>(eps.value());
   // llama/mistral GGUF files store Q/K permuted for interleaved pairs; qwen2 uses NeoX pairing.
-  hp.rope_type = hp.arch == "qwen2" ? kernels::RopeType::kNeox : kernels::RopeType::kNorm;
+  // gemma3 files keep Hugging Face's half-split pairing too.
+  hp.rope_type = hp.arch == "qwen2" || hp.arch == "gemma3" ? kernels::RopeType::kNeox : kernels::RopeType::kNorm;
+  auto spec = ArchSpec::from_gguf(f, hp.arch, hp.n_embd, hp.head_dim, hp.n_layer, hp.rope_theta);
+  if (!spec.is_ok()) return spec.status();
+  hp.spec = std::move(spec).value();
   auto toks = f.find("tokenizer.ggml.tokens");
   if (f.find(a + "vocab_size")) KVS_RETURN_IF_ERROR(need("vocab_size", hp.n_vocab, dim_hi));
   else if (toks) hp.n_vocab = static_cast<int64_t>(toks->arr.size());

@@ -1,4 +1,6 @@
-// Model: a loaded Llama-family decoder (mapped GGUF, hparams, weight views) and its forward pass.
+// Model: a loaded decoder (Llama family or Gemma 3: mapped GGUF, hparams with the architecture description, weight
+// views) and its forward pass. Per layer: its RoPE table (layer_rope) and sliding window (hparams().spec.layers)
+// apply to everything that reads that layer's K (attention, re-rotation, deviation scoring).
 //
 // forward(ubatch, views, kv, logits, pool, hooks): every row writes its K/V into its sequence's slot `pos`, then
 // attends causally over all slots [0, pos] of its sequence. Prefill, decode, chunked prefill and selective
@@ -43,7 +45,11 @@ class Model {
   const HParams& hparams() const { return hp_; }
   const Weights& weights() const { return w_; }
   const gguf::GgufFile& file() const { return *file_; }
-  const kernels::RopeTable& rope() const { return rope_; }
+  // The global RoPE table (rope.freq_base): Llama-family models have only this one.
+  const kernels::RopeTable& rope() const { return ropes_[0]; }
+  // Layer l's table (Gemma 3: local layers use the local base). (n_layer) pointers, valid while the model lives.
+  const kernels::RopeTable& layer_rope(int64_t l) const { return *layer_ropes_[l]; }
+  std::span<const kernels::RopeTable* const> layer_ropes() const { return layer_ropes_; }
   // Not thread-safe against a running forward: set before serving.
   Precision precision() const { return precision_; }
   void set_precision(Precision p) { precision_ = p; }
@@ -58,7 +64,11 @@ class Model {
   std::unique_ptr<gguf::GgufFile> file_;
   HParams hp_;
   Weights w_;
-  kernels::RopeTable rope_;
+  Status check_rows(const UBatch& ub, std::span<const SeqKvView> views, const kv::KvStorage& kv,
+                    std::span<SeqHook* const> hooks) const;
+
+  std::vector<kernels::RopeTable> ropes_;              // one per spec.rope_bases entry
+  std::vector<const kernels::RopeTable*> layer_ropes_;  // (n_layer) into ropes_
   Precision precision_ = Precision::kF32;
 };
 

@@ -48,7 +48,7 @@ Status get_vector(const gguf::GgufFile& f, const std::string& name, int64_t n, c
 
 Result<Weights> Weights::from_gguf(const gguf::GgufFile& f, const HParams& hp) {
   Weights w;
-  const int64_t d = hp.n_embd, kv = hp.kv_dim();
+  const int64_t d = hp.n_embd, kv = hp.kv_dim(), qd = hp.q_dim();
   KVS_RETURN_IF_ERROR(get_matrix(f, "token_embd.weight", d, hp.n_vocab, &w.tok_embd));
   KVS_RETURN_IF_ERROR(get_vector(f, "output_norm.weight", d, &w.output_norm));
   if (f.find_tensor("output.weight")) {
@@ -62,15 +62,23 @@ Result<Weights> Weights::from_gguf(const gguf::GgufFile& f, const HParams& hp) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LayerWeights& L = w.layers[l];
     KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_norm.weight", d, &L.attn_norm));
-    KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_q.weight", d, d, &L.wq));
+    KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_q.weight", d, qd, &L.wq));
     KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_k.weight", d, kv, &L.wk));
     KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_v.weight", d, kv, &L.wv));
-    KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_output.weight", d, d, &L.wo));
+    KVS_RETURN_IF_ERROR(get_matrix(f, p + "attn_output.weight", qd, d, &L.wo));
+    if (hp.spec.qk_norm) {
+      KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_q_norm.weight", hp.head_dim, &L.q_norm));
+      KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_k_norm.weight", hp.head_dim, &L.k_norm));
+    }
+    if (hp.spec.post_norms) {
+      KVS_RETURN_IF_ERROR(get_vector(f, p + "post_attention_norm.weight", d, &L.post_attn_norm));
+      KVS_RETURN_IF_ERROR(get_vector(f, p + "post_ffw_norm.weight", d, &L.post_ffn_norm));
+    }
     KVS_RETURN_IF_ERROR(get_vector(f, p + "ffn_norm.weight", d, &L.ffn_norm));
     KVS_RETURN_IF_ERROR(get_matrix(f, p + "ffn_gate.weight", d, hp.n_ff, &L.w_gate));
     KVS_RETURN_IF_ERROR(get_matrix(f, p + "ffn_up.weight", d, hp.n_ff, &L.w_up));
     KVS_RETURN_IF_ERROR(get_matrix(f, p + "ffn_down.weight", hp.n_ff, d, &L.w_down));
-    KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_q.bias", d, &L.bq, /*optional=*/true));
+    KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_q.bias", qd, &L.bq, /*optional=*/true));
     KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_k.bias", kv, &L.bk, true));
     KVS_RETURN_IF_ERROR(get_vector(f, p + "attn_v.bias", kv, &L.bv, true));
   }

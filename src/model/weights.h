@@ -1,7 +1,7 @@
 // Weight map: GGUF tensor names -> typed views into the mapped file (no copies).
 // Invariants after from_gguf(): every matrix has ne = {k, n} with the shapes the hparams imply and a dtype the
-// kernels support and data aligned for it (F32: 4 bytes, others: 2); norms are F32 vectors of n_embd.
-// `output` is token_embd when the head is tied.
+// kernels support and data aligned for it (F32: 4 bytes, others: 2); norms are F32 vectors of n_embd (the per-head
+// q/k norms: head_dim), present exactly when hparams.spec asks for them. `output` is token_embd when the head is tied.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -23,10 +23,14 @@ struct Matrix {
 
 struct LayerWeights {
   const float* attn_norm = nullptr;  // (n_embd)
-  Matrix wq, wk, wv, wo;             // (n_embd -> n_embd), (n_embd -> kv_dim) x2, (n_embd -> n_embd)
+  Matrix wq, wk, wv, wo;             // (n_embd -> q_dim), (n_embd -> kv_dim) x2, (q_dim -> n_embd)
+  const float* q_norm = nullptr;     // (head_dim) spec.qk_norm only
+  const float* k_norm = nullptr;     // (head_dim) spec.qk_norm only
+  const float* post_attn_norm = nullptr;  // (n_embd) spec.post_norms only
   const float* ffn_norm = nullptr;   // (n_embd)
+  const float* post_ffn_norm = nullptr;   // (n_embd) spec.post_norms only
   Matrix w_gate, w_up, w_down;       // (n_embd -> n_ff) x2, (n_ff -> n_embd)
-  const float* bq = nullptr;         // optional biases (qwen2): (n_embd), (kv_dim), (kv_dim)
+  const float* bq = nullptr;         // optional biases (qwen2): (q_dim), (kv_dim), (kv_dim)
   const float* bk = nullptr;
   const float* bv = nullptr;
 };

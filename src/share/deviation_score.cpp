@@ -34,15 +34,16 @@ std::vector<float> attention_weighted_v_deviation(const HeadShape& s, std::span<
   // weight[j]: sum over (query row, head) of the softmax weight on position j, per KV head g.
   std::vector<double> weight(static_cast<size_t>(n_pos * s.n_head_kv), 0.0);  // (n_pos, n_head_kv)
   std::vector<double> logit(static_cast<size_t>(n_pos));                      // (n_pos) one head's scores
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const double scale = s.scale > 0 ? s.scale : 1.0 / std::sqrt(static_cast<double>(hd));
   for (size_t i = 0; i < q_pos.size(); ++i) {
     const int64_t last = q_pos[i];
     KVS_CHECK(last >= 0 && last < n_pos);
+    const int64_t lo = s.window > 0 ? std::max<int64_t>(0, last - s.window + 1) : 0;
     for (int64_t h = 0; h < s.n_head; ++h) {
       const int64_t g = h / group;
       const float* qh = q.data() + i * qd + h * hd;
       double mx = -INFINITY;
-      for (int64_t j = 0; j <= last; ++j) {
+      for (int64_t j = lo; j <= last; ++j) {
         const float* kj = k_all.data() + j * kvd + g * hd;
         double dot = 0;
         for (int64_t t = 0; t < hd; ++t) dot += static_cast<double>(qh[t]) * kj[t];
@@ -50,8 +51,8 @@ std::vector<float> attention_weighted_v_deviation(const HeadShape& s, std::span<
         mx = std::max(mx, logit[j]);
       }
       double z = 0;
-      for (int64_t j = 0; j <= last; ++j) z += (logit[j] = std::exp(logit[j] - mx));
-      for (int64_t j = 0; j <= last; ++j) weight[j * s.n_head_kv + g] += logit[j] / z;
+      for (int64_t j = lo; j <= last; ++j) z += (logit[j] = std::exp(logit[j] - mx));
+      for (int64_t j = lo; j <= last; ++j) weight[j * s.n_head_kv + g] += logit[j] / z;
     }
   }
   const double norm = q_pos.empty() ? 1.0 : 1.0 / (static_cast<double>(q_pos.size()) * s.n_head);

@@ -17,6 +17,8 @@ namespace kvs::share {
 
 struct HeadShape {
   int64_t n_head = 0, n_head_kv = 0, head_dim = 0;  // n_head % n_head_kv == 0
+  int64_t window = 0;  // the layer's sliding window: a query at p weighs only keys in (p - window, p]; 0 = none
+  double scale = 0;    // the layer's softmax scale of q.k; 0 = 1 / sqrt(head_dim)
   int64_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
@@ -26,7 +28,8 @@ float relative_kv_deviation(const HeadShape& s, const float* k_new, const float*
 
 // k_all: (n_pos, kv_dim) this layer's K (rotated) of positions 0 .. n_pos - 1, fresh wherever it was recomputed;
 // q: (q_pos.size(), n_head * head_dim) queries (rotated) at positions q_pos; dv: (cand_pos.size(), n_head_kv)
-// ||v_new - v_old|| per KV head of each candidate. Returns (cand_pos.size()) scores.
+// ||v_new - v_old|| per KV head of each candidate. Returns (cand_pos.size()) scores. With a window, a candidate
+// outside every query's window scores 0 (no recomputed row attends to it at this layer).
 // REQUIRES: every position < n_pos.
 std::vector<float> attention_weighted_v_deviation(const HeadShape& s, std::span<const float> k_all, int64_t n_pos,
                                                   std::span<const float> q, std::span<const int32_t> q_pos,

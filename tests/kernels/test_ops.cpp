@@ -446,6 +446,20 @@ TEST_P(OpsIsa, Elementwise) {
     silu_mul(b.data(), up.data(), n);
     for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(a[i], b[i], 1e-6f * (std::fabs(a[i]) + 1e-6f)) << i;
 
+    a = g;
+    b = g;
+    ref::gelu_tanh_mul(a.data(), up.data(), n);
+    gelu_tanh_mul(b.data(), up.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      // An independent form: 0.5 g (1 + tanh(u)) in double.
+      const double gd = g[i], u = 0.7978845608028654 * (gd + 0.044715 * gd * gd * gd);
+      const double want = 0.5 * gd * (1.0 + std::tanh(u)) * up[i];
+      // Float rounding of 1 + tanh(u) cancels for very negative g: the error bound scales with |g * up|.
+      const double tol = 2e-5 * std::fabs(want) + 2e-7 * std::fabs(gd * up[i]) + 1e-12;
+      EXPECT_NEAR(a[i], want, tol) << i;
+      EXPECT_NEAR(b[i], want, tol) << i;
+    }
+
     const float da = ref::dot_f32(x.data(), w.data(), n), db = dot_f32(x.data(), w.data(), n);
     double absd = 0;
     for (int64_t i = 0; i < n; ++i) absd += std::fabs(x[i] * w[i]);

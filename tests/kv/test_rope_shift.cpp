@@ -193,6 +193,33 @@ TEST(RopeShift, SameBlockTableDisjointSlots) {
   check_copy(blocks, 12, blocks, 1, 3, RopeType::kNorm);
 }
 
+// Gemma 3: local and global layers rotate with different bases; each layer's moved K must be its pre-RoPE K
+// rotated at the new position with that layer's own table (one table for all would be wrong on one of them).
+TEST(RopeShift, PerLayerTablesRotateEachLayerWithItsOwnBase) {
+  constexpr int64_t kLayers = 2, kBs = 4, kHd = 8;
+  KvStorage kv{kLayers, 8, kBs, 1, kHd};
+  const RopeTable local = kernels::make_rope_table(kHd, 10000.0), global = kernels::make_rope_table(kHd, 1e6);
+  const std::vector<const RopeTable*> per_layer = {&local, &global};
+  const std::vector<int32_t> src = {0, 1}, dst = {4, 5, 6};
+  std::mt19937 rng(3);
+  std::vector<std::vector<float>> pre(kLayers * 8);  // (layer, donor slot) pre-RoPE K
+  for (int64_t l = 0; l < kLayers; ++l)
+    for (int64_t p = 0; p < 8; ++p) {
+      pre[l * 8 + p] = random_vec(rng, kHd);
+      std::vector<float> x = pre[l * 8 + p];
+      rotate_at(x.data(), 1, *per_layer[l], static_cast<double>(p), RopeType::kNeox);
+      std::copy(x.begin(), x.end(), kv.k(l, src[p / kBs], 0) + (p % kBs) * kHd);
+    }
+  copy_and_shift(kv, src, 1, dst, 6, 6, per_layer, RopeType::kNeox);  // slots 1..6 -> 6..11 (+5)
+  for (int64_t l = 0; l < kLayers; ++l)
+    for (int64_t i = 0; i < 6; ++i) {
+      std::vector<float> want = pre[l * 8 + 1 + i];
+      rotate_at(want.data(), 1, *per_layer[l], static_cast<double>(6 + i), RopeType::kNeox);
+      const float* got = kv.k(l, dst[(6 + i) / kBs], 0) + ((6 + i) % kBs) * kHd;
+      EXPECT_LT(max_abs_diff(want, std::vector<float>(got, got + kHd)), 1e-5) << "layer " << l << " slot " << i;
+    }
+}
+
 TEST(RopeShiftDeathTest, OverlapIsABrokenInvariant) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   const std::vector<int32_t> blocks = {4, 6, 8, 10};

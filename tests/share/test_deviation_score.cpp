@@ -63,6 +63,30 @@ TEST(DeviationScore, CausalAndProportionalToVError) {
   EXPECT_EQ(got[2], 0.0f);          // after the query: never attended
 }
 
+TEST(DeviationScore, SlidingWindowWeighsOnlyKeysInsideIt) {
+  // All keys equal, window 2: the query at 3 spreads 1/2 over positions 2..3; position 1 is outside the window.
+  HeadShape s{1, 1, 2};
+  s.window = 2;
+  std::vector<float> k_all(6 * 2, 1.0f), q = {0.5f, -0.25f};
+  const std::vector<int32_t> q_pos = {3}, cand = {1, 2, 3};
+  const std::vector<float> dv = {100.0f, 2.0f, 4.0f};
+  const auto got = attention_weighted_v_deviation(s, k_all, 6, q, q_pos, dv, cand);
+  EXPECT_EQ(got[0], 0.0f);          // outside the layer's window: never attended there
+  EXPECT_NEAR(got[1], 1.0f, 1e-6);  // 1/2 * 2
+  EXPECT_NEAR(got[2], 2.0f, 1e-6);  // 1/2 * 4
+}
+
+TEST(DeviationScore, ScaleOverridesOneOverSqrtHeadDim) {
+  // Two keys, q.k = 0 and 2: weights softmax(0, 2 * scale); with scale 0.5: e^0 / (e^0 + e^1) on position 0.
+  HeadShape s{1, 1, 2};
+  s.scale = 0.5;
+  const std::vector<float> k_all = {0, 0, 2, 0}, q = {1, 0};
+  const std::vector<int32_t> q_pos = {1}, cand = {0};
+  const std::vector<float> dv = {1.0f};
+  const auto got = attention_weighted_v_deviation(s, k_all, 2, q, q_pos, dv, cand);
+  EXPECT_NEAR(got[0], 1.0 / (1.0 + std::exp(1.0)), 1e-6);
+}
+
 TEST(DeviationScore, RelativeKvDeviation) {
   const HeadShape s{2, 2, 2};
   const float k_new[] = {3, 4, 0, 0}, v_new[] = {1, 0, 0, 0};

@@ -127,6 +127,9 @@ void softmax(float* x, int64_t m);
 
 // In place: gate (n) = silu(gate) * up
 void silu_mul(float* gate, const float* up, int64_t n);
+// In place: gate (n) = gelu(gate) * up, gelu's tanh approximation 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+// (Gemma's GeGLU, Hugging Face's gelu_pytorch_tanh).
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
 
 // y (n) += a * x (n)
 void axpy(float* y, const float* x, float a, int64_t n);
@@ -154,6 +157,7 @@ void matmul(const void* w, DType wt, int64_t n, int64_t k, const float* x, int64
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 void softmax(float* x, int64_t m);
 void silu_mul(float* gate, const float* up, int64_t n);
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, const float* x, float a, int64_t n);
 void gemv_f32(const float* a, int64_t rows, int64_t cols, int64_t lda, const float* x, float* y);

@@ -30,6 +30,7 @@ const KernelTable kAvx2Table = {
     avx2::rmsnorm,
     avx2::softmax,
     avx2::silu_mul,
+    avx2::gelu_tanh_mul,
     avx2::axpy,
     avx2::dot_f32,
     avx2::gemv_f32,

@@ -30,6 +30,7 @@ const KernelTable kAvx512Table = {
     avx512::rmsnorm,
     avx512::softmax,
     avx512::silu_mul,
+    avx512::gelu_tanh_mul,
     avx512::axpy,
     avx512::dot_f32,
     avx512::gemv_f32,

@@ -146,6 +146,7 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
 }
 void softmax(float* x, int64_t m) { detail::active_table().softmax(x, m); }
 void silu_mul(float* gate, const float* up, int64_t n) { detail::active_table().silu_mul(gate, up, n); }
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) { detail::active_table().gelu_tanh_mul(gate, up, n); }
 void axpy(float* y, const float* x, float a, int64_t n) { detail::active_table().axpy(y, x, a, n); }
 float dot_f32(const float* a, const float* b, int64_t n) { return detail::active_table().dot_f32(a, b, n); }
 void gemv_f32(const float* a, int64_t rows, int64_t cols, int64_t lda, const float* x, float* y) {

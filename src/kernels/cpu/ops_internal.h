@@ -43,6 +43,7 @@ struct KernelTable {
   void (*rmsnorm)(float* out, const float* x, const float* w, int64_t n, float eps);
   void (*softmax)(float* x, int64_t m);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
+  void (*gelu_tanh_mul)(float* gate, const float* up, int64_t n);
   void (*axpy)(float* y, const float* x, float a, int64_t n);
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*gemv_f32)(const float* a, int64_t rows, int64_t cols, int64_t lda, const float* x, float* y);

@@ -108,6 +108,7 @@ const KernelTable kScalarTable = {
     scalar_rmsnorm,
     ref::softmax,
     ref::silu_mul,
+    ref::gelu_tanh_mul,
     ref::axpy,
     scalar_dot,
     scalar_gemv,
