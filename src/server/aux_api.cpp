@@ -100,7 +100,7 @@ ApiResult<json> embeddings_response(const json& body, const share::Embedder* emb
               {"usage", {{"prompt_tokens", n_tokens}, {"total_tokens", n_tokens}}}};
 }
 
-ApiResult<json> tokenize_response(const json& body, const tok::Tokenizer& tokenizer, const std::string& chat_template,
+ApiResult<json> tokenize_response(const json& body, const tok::Tokenizer& tokenizer, const tok::ChatTemplate* chat_template,
                                   int64_t max_context) {
   ApiError err;
   const auto add_special = flag(body, "add_special_tokens", true, &err);

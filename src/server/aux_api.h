@@ -22,6 +22,7 @@
 
 #include "server/openai_api.h"
 #include "share/embedder/embedder.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::server {
@@ -30,7 +31,7 @@ namespace kvs::server {
 ApiResult<nlohmann::json> embeddings_response(const nlohmann::json& body, const share::Embedder* embedder,
                                               std::span<const std::string> model_ids);
 ApiResult<nlohmann::json> tokenize_response(const nlohmann::json& body, const tok::Tokenizer& tokenizer,
-                                            const std::string& chat_template, int64_t max_context);
+                                            const tok::ChatTemplate* chat_template, int64_t max_context);
 ApiResult<nlohmann::json> detokenize_response(const nlohmann::json& body, const tok::Tokenizer& tokenizer);
 
 // RFC 4648 base64 with padding.

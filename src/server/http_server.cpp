@@ -259,7 +259,7 @@ void HttpServer::Impl::routes() {
     return embeddings_response(b, model.embedder, ids);
   });
   aux("/tokenize", [this](const json& b) {
-    return tokenize_response(b, engine.tokenizer(), model.chat_template, engine.max_context());
+    return tokenize_response(b, engine.tokenizer(), model.chat_template.get(), engine.max_context());
   });
   aux("/detokenize", [this](const json& b) { return detokenize_response(b, engine.tokenizer()); });
   http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) { handle_models(req, res, nullptr); });
