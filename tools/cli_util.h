@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "base/dtype.h"
 #include "commands.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -44,5 +45,12 @@ inline Loaded load_model_or_report(const std::string& model_flag, const std::str
   out.tokenizer = std::move(t).value();
   return out;
 }
+
+// `--kv-dtype f16|f32` (the KV cache's element type, default f16) on a subcommand; the value lands in *out.
+inline CLI::Option* add_kv_dtype_option(CLI::App* sub, std::string* out) {
+  return sub->add_option("--kv-dtype", *out, "KV cache element type: f16 (default, half the memory) | f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+inline DType kv_dtype_of(const std::string& s) { return s == "f32" ? DType::kF32 : DType::kF16; }
 
 }  // namespace kvs::cli

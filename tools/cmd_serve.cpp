@@ -33,6 +33,7 @@ namespace {
 
 struct ServeArgs {
   std::string precision = "f32";
+  std::string kv_dtype = "f16";
   std::string host, config, model, embedder;
   bool no_semantic = false;
   double recompute_ratio = 0.15;
@@ -157,6 +158,7 @@ int run_serve(const ServeArgs& a) {
   if (cfg.engine.max_running) ec.max_running = *cfg.engine.max_running;
   if (cfg.engine.max_waiting) ec.max_waiting = *cfg.engine.max_waiting;
   if (a.kv_set) ec.kv_cache_mib = a.kv_cache_mib;
+  ec.kv_dtype = kv_dtype_of(a.kv_dtype);
   if (a.threads_set) ec.n_threads = a.threads;
   if (a.batch_set) ec.max_batch_tokens = a.max_batch_tokens;
   if (a.running_set) ec.max_running = a.max_running;
@@ -259,6 +261,7 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")->check(CLI::Range(0, 1024));
   sub->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 512)")->check(CLI::Range(1, 1 << 20));
   sub->add_option("--max-running", a->max_running, "Sequences decoding at once (default 64)")->check(CLI::Range(1, 1 << 16));

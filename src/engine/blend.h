@@ -86,8 +86,9 @@ class Blend final : public model::SeqHook {
   void score_chunk(std::span<const int32_t> pos, const float* q, const float* k, const float* v);
   void select(std::span<const int32_t> pos, const float* k);
   std::vector<float> attn_v_rank(std::span<const int32_t> pos, const float* k) const;
-  const float* slot_k(int layer, int32_t p) const;
-  const float* slot_v(int layer, int32_t p) const;
+  // out (n_kv_head, head_dim) = the cached K / V of slot p at `layer`, as floats (whatever the storage type).
+  void slot_k(int layer, int32_t p, float* out) const;
+  void slot_v(int layer, int32_t p, float* out) const;
 
   const share::ReusePlan initial_;     // the plan as admitted (selection restarts from it: reruns are idempotent)
   share::ReusePlan plan_;              // after selection: with the selected rows, or the full plan of a fall-back

@@ -79,6 +79,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
   if (spec && spec->repair) ec.repair_rows = cfg.repair_rows;
   if (spec && spec->background) ec.background_repair_rows = 32;
   ec.kv_cache_mib = cfg.kv_cache_mib;
+  ec.kv_dtype = cfg.kv_dtype;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
   ec.deviation = cfg.deviation;

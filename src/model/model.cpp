@@ -199,8 +199,8 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
       const int64_t p = ub.pos[r];
       const int32_t blk = views[ub.seq[r]].blocks[p / bs];
       for (int64_t g = 0; g < hp.n_head_kv; ++g) {
-        std::memcpy(kv.k(l, blk, g) + (p % bs) * hd, k.data() + i * kvd + g * hd, hd * sizeof(float));
-        std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v.data() + i * kvd + g * hd, hd * sizeof(float));
+        kv.store_k(l, blk, g, p % bs, 1, k.data() + i * kvd + g * hd);
+        kv.store_v(l, blk, g, p % bs, 1, v.data() + i * kvd + g * hd);
       }
     }
     if (dropped) compact_rows(rows, keep, x, q.data(), rcos.data(), rsin.data(), d, hd / 2);
