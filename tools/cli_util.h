@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/dtype.h"
 #include "commands.h"
 #include "model/model.h"
 #include "gguf/gguf_file.h"
@@ -86,5 +87,12 @@ inline std::shared_ptr<const tok::ChatTemplate> load_chat_template_or_report(con
   }
   return std::make_shared<const tok::ChatTemplate>(std::move(compiled).value());
 }
+
+// `--kv-dtype f16|f32` (the KV cache's element type, default f16) on a subcommand; the value lands in *out.
+inline CLI::Option* add_kv_dtype_option(CLI::App* sub, std::string* out) {
+  return sub->add_option("--kv-dtype", *out, "KV cache element type: f16 (default, half the memory) | f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+inline DType kv_dtype_of(const std::string& s) { return s == "f32" ? DType::kF32 : DType::kF16; }
 
 }  // namespace kvs::cli

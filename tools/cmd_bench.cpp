@@ -20,6 +20,7 @@ namespace kvs::cli {
 namespace {
 struct BenchArgs {
   std::string precision = "f32";
+  std::string kv_dtype = "f16";
   std::string model;
   int threads = 0, prompt_tokens = 512, gen_tokens = 128, reps = 3, depth = 0;
   bool json = false;
@@ -42,7 +43,7 @@ int run_bench(const BenchArgs& a) {
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());
   const int64_t n_ctx = a.depth + std::max(a.prompt_tokens, a.gen_tokens) + 16, bs = 16;
   const int64_t n_blocks = (n_ctx + bs - 1) / bs;
-  kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim);
+  kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim, kv_dtype_of(a.kv_dtype));
   std::vector<int32_t> blocks(n_blocks);
   std::iota(blocks.begin(), blocks.end(), 0);
   const model::SeqKvView view{blocks};
@@ -89,8 +90,9 @@ int run_bench(const BenchArgs& a) {
     tg /= a.reps;
     tg_cpu = (cpu_s() - c0) / a.reps;
   }
-  std::printf("model: %s | threads: %d | isa: %s | depth: %d | weights packed once: %.1f MiB\n", hp.name.c_str(),
-              pool.size(), kernels::active_isa(), a.depth, static_cast<double>(kernels::prepacked_bytes()) / (1 << 20));
+  std::printf("model: %s | threads: %d | isa: %s | kv: %s | depth: %d | weights packed once: %.1f MiB\n",
+              hp.name.c_str(), pool.size(), kernels::active_isa(), a.kv_dtype.c_str(), a.depth,
+              static_cast<double>(kernels::prepacked_bytes()) / (1 << 20));
   if (a.depth > 0) std::printf("context d%d:  %8.1f tok/s (one forward, untimed in pp/tg)\n", a.depth, a.depth / depth_s);
   // CPU time per token is the steadier figure on a shared machine (wall time counts time spent descheduled).
   if (a.prompt_tokens > 0)
@@ -100,9 +102,10 @@ int run_bench(const BenchArgs& a) {
     std::printf("decode  tg%d@d%d: %8.1f tok/s  (%.2f ms CPU/token)\n", a.gen_tokens, a.depth, tg,
                 1e3 * tg_cpu / a.gen_tokens);
   if (a.json)
-    std::printf("{\"model\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"depth\": %d, \"prefill_tokens\": %d, "
-                "\"prefill_tok_s\": %.2f, \"decode_tokens\": %d, \"decode_tok_s\": %.2f}\n",
-                hp.name.c_str(), pool.size(), kernels::active_isa(), a.depth, a.prompt_tokens, pp, a.gen_tokens, tg);
+    std::printf("{\"model\": \"%s\", \"threads\": %d, \"isa\": \"%s\", \"kv_dtype\": \"%s\", \"depth\": %d, "
+                "\"prefill_tokens\": %d, \"prefill_tok_s\": %.2f, \"decode_tokens\": %d, \"decode_tok_s\": %.2f}\n",
+                hp.name.c_str(), pool.size(), kernels::active_isa(), a.kv_dtype.c_str(), a.depth, a.prompt_tokens, pp,
+                a.gen_tokens, tg);
   return 0;
 }
 }  // namespace
@@ -112,6 +115,7 @@ void add_bench(CLI::App& app, int& exit_code) {
   CLI::App* sub = app.add_subcommand("bench", "Prefill and decode throughput (tok/s) on the model");
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
   sub->add_option("-p,--prompt-tokens", a->prompt_tokens, "Prompt tokens for the prefill test (0: skip it)")

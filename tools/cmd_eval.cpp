@@ -44,7 +44,7 @@ namespace {
 constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
-  std::string precision = "f32", deviation = "kv";
+  std::string precision = "f32", deviation = "kv", kv_dtype = "f16";
   int edit_window = 2, edit_tail = 6, repair_rows = 64;
   std::string split = "all";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
@@ -220,6 +220,7 @@ int run_eval(const EvalArgs& a) {
   rc.max_tokens = a.max_tokens;
   rc.n_threads = a.threads;
   rc.kv_cache_mib = a.kv_mib;
+  rc.kv_dtype = kv_dtype_of(a.kv_dtype);
   if (a.recompute_ratio >= 0) rc.planner.recompute_ratio = a.recompute_ratio;
   if (a.similarity_threshold >= -1) rc.planner.similarity_threshold = a.similarity_threshold;
   rc.adaptive_residual = a.adaptive_residual;
@@ -301,6 +302,7 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--data", a->data, std::string("Evaluation data (default: ") + kDefaultData + ")");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
   sub->add_option("--kv-mib", a->kv_mib, "KV cache per engine in MiB")->check(CLI::Range(16, 1 << 20));
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("--seed", a->seed, "Workload seed");
   sub->add_option("--rag-passages", a->rag_passages,
                   "rag: passages per prompt, K or MIN-MAX (default 1; 2-4 gives 800-2,000-token prompts, 1-4 spans "

@@ -16,6 +16,7 @@ namespace kvs::cli {
 namespace {
 struct GenerateArgs {
   std::string precision = "f32";
+  std::string kv_dtype = "f16";
   std::string prompt, model, system, chat_template;
   bool chat = false, show_prompt = false;
   int n = 256, threads = 0;
@@ -57,6 +58,7 @@ int run_generate(const GenerateArgs& a) {
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());
   engine::GenerateOptions opts;
   opts.max_tokens = a.n;
+  opts.kv_dtype = kv_dtype_of(a.kv_dtype);
   opts.sampling = a.sp;
   opts.stop = a.stop;
   auto res = engine::generate(*L.model, *L.tokenizer, ids.value(), opts, &pool, [](std::string_view s) {
@@ -98,6 +100,7 @@ void add_generate(CLI::App& app, int& exit_code) {
   sub->add_option("--stop", a->stop, "Stop string (repeatable)");
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
   sub->callback([a, &exit_code] { exit_code = run_generate(*a); });

@@ -19,6 +19,7 @@ namespace kvs::cli {
 namespace {
 struct ScoreArgs {
   std::string precision = "f32";
+  std::string kv_dtype = "f16";
   std::string model, jsonl, logits_out;
   int greedy = 32, threads = 0;
 };
@@ -50,7 +51,7 @@ int run_score(const ScoreArgs& a) {
     }
     std::vector<int32_t> ids = j["ids"].get<std::vector<int32_t>>();
     const int64_t n_ctx = static_cast<int64_t>(ids.size()) + a.greedy + 1, bs = 16, n_blocks = (n_ctx + bs - 1) / bs;
-    kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim);
+    kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim, kv_dtype_of(a.kv_dtype));
     std::vector<int32_t> blocks(n_blocks);
     std::iota(blocks.begin(), blocks.end(), 0);
     const model::SeqKvView view{blocks};
@@ -91,6 +92,7 @@ void add_score(CLI::App& app, int& exit_code) {
   sub->add_option("--greedy", a->greedy, "Greedy tokens to generate per prompt")->check(CLI::Range(1, 4096));
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("-m,--model", a->model, "GGUF model file");
   sub->add_option("-t,--threads", a->threads, "Threads");
   sub->callback([a, &exit_code] { exit_code = run_score(*a); });

@@ -33,6 +33,7 @@ namespace {
 
 struct ServeArgs {
   std::string precision = "f32";
+  std::string kv_dtype = "f16";
   std::string host, config, model, embedder, chat_template;
   std::vector<std::string> api_keys;  // --api-key / KVS_API_KEY: an open server's single tenant needs one of them
   std::string served_model_name;      // --served-model-name: the id /v1/models lists and requests name
@@ -185,6 +186,7 @@ int run_serve(const ServeArgs& a) {
   if (cfg.engine.max_running) ec.max_running = *cfg.engine.max_running;
   if (cfg.engine.max_waiting) ec.max_waiting = *cfg.engine.max_waiting;
   if (a.kv_set) ec.kv_cache_mib = a.kv_cache_mib;
+  ec.kv_dtype = kv_dtype_of(a.kv_dtype);
   if (a.threads_set) ec.n_threads = a.threads;
   if (a.batch_set) ec.max_batch_tokens = a.max_batch_tokens;
   if (a.running_set) ec.max_running = a.max_running;
@@ -323,6 +325,7 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "K/V cache memory in MiB (default 256)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->envname("KVS_KV_CACHE_MIB");
+  add_kv_dtype_option(sub, &a->kv_dtype);
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: all cores)")
       ->check(CLI::Range(0, 1024))
       ->envname("KVS_THREADS");

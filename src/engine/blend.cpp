@@ -116,14 +116,16 @@ int64_t Blend::recomputed_rows() const {
   return fell_back_ ? plan_.n_prompt - first_ : static_cast<int64_t>(selected_.size());
 }
 
-const float* Blend::slot_k(int layer, int32_t p) const {
+void Blend::slot_k(int layer, int32_t p, float* out) const {
   const int32_t bs = kv_.block_size();
-  return kv_.k(layer, table_.ids()[p / bs], 0) + (p % bs) * kv_.head_dim();
+  const int64_t hd = kv_.head_dim();
+  for (int64_t g = 0; g < kv_.n_kv_head(); ++g) kv_.load_k(layer, table_.ids()[p / bs], g, p % bs, 1, out + g * hd);
 }
 
-const float* Blend::slot_v(int layer, int32_t p) const {
+void Blend::slot_v(int layer, int32_t p, float* out) const {
   const int32_t bs = kv_.block_size();
-  return kv_.v(layer, table_.ids()[p / bs], 0) + (p % bs) * kv_.head_dim();
+  const int64_t hd = kv_.head_dim();
+  for (int64_t g = 0; g < kv_.n_kv_head(); ++g) kv_.load_v(layer, table_.ids()[p / bs], g, p % bs, 1, out + g * hd);
 }
 
 std::optional<std::vector<int32_t>> Blend::on_layer_kv(int layer, std::span<const int32_t> pos, const float* q,
@@ -148,20 +150,22 @@ std::optional<std::vector<int32_t>> Blend::on_layer_kv(int layer, std::span<cons
 void Blend::score_chunk(std::span<const int32_t> pos, const float* q, const float* k, const float* v) {
   const share::HeadShape& hs = opt_.heads;
   const int64_t kvd = hs.kv_dim(), qd = hs.n_head * hs.head_dim;
-  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;  // between KV heads of one slot
   const int32_t begin = pos.front(), end = pos.back() + 1, L = opt_.blend_layer;
+  std::vector<float> ko(kvd), vo(kvd);  // (n_kv_head, head_dim) the reused K / V of one slot
   auto c = std::lower_bound(candidates_.begin(), candidates_.end(), begin);
   for (; c != candidates_.end() && *c < end; ++c) {
     const size_t ci = static_cast<size_t>(c - candidates_.begin());
     const int32_t p = *c;
     const float* kn = k + (p - begin) * kvd;
     const float* vn = v + (p - begin) * kvd;
-    scores_[ci] = share::relative_kv_deviation(hs, kn, vn, slot_k(L, p), slot_v(L, p), stride);
+    slot_k(L, p, ko.data());
+    slot_v(L, p, vo.data());
+    scores_[ci] = share::relative_kv_deviation(hs, kn, vn, ko.data(), vo.data(), hs.head_dim);
     if (dv_.empty()) continue;
     for (int64_t g = 0; g < hs.n_head_kv; ++g) {
-      const float* vo = slot_v(L, p) + g * stride;
+      const float* vg = vo.data() + g * hs.head_dim;
       double d2 = 0;
-      for (int64_t t = 0; t < hs.head_dim; ++t) d2 += (vn[g * hs.head_dim + t] - vo[t]) * (vn[g * hs.head_dim + t] - vo[t]);
+      for (int64_t t = 0; t < hs.head_dim; ++t) d2 += (vn[g * hs.head_dim + t] - vg[t]) * (vn[g * hs.head_dim + t] - vg[t]);
       dv_[ci * hs.n_head_kv + g] = static_cast<float>(std::sqrt(d2));
     }
   }
@@ -186,14 +190,12 @@ void Blend::score_chunk(std::span<const int32_t> pos, const float* q, const floa
 std::vector<float> Blend::attn_v_rank(std::span<const int32_t> pos, const float* k) const {
   const share::HeadShape& hs = opt_.heads;
   const int64_t kvd = hs.kv_dim(), n = plan_.n_prompt, begin = pos.front();
-  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;
   // (n, kv_dim) the blend layer's K: the cache before this chunk (exact or fresh by now), this chunk's fresh K.
   std::vector<float> k_all(static_cast<size_t>(n * kvd));
-  for (int32_t p = 0; p < n; ++p)
-    for (int64_t g = 0; g < hs.n_head_kv; ++g) {
-      const float* src = p >= begin ? k + (p - begin) * kvd + g * hs.head_dim : slot_k(opt_.blend_layer, p) + g * stride;
-      std::copy_n(src, hs.head_dim, k_all.begin() + p * kvd + g * hs.head_dim);
-    }
+  for (int32_t p = 0; p < n; ++p) {
+    if (p >= begin) std::copy_n(k + (p - begin) * kvd, kvd, k_all.begin() + p * kvd);
+    else slot_k(opt_.blend_layer, p, k_all.data() + p * kvd);
+  }
   return share::attention_weighted_v_deviation(hs, k_all, n, q_rows_, q_pos_, dv_, candidates_);
 }
 
@@ -228,14 +230,15 @@ void Blend::select(std::span<const int32_t> pos, const float* k) {
 void Blend::score_refine(std::span<const int32_t> pos, const float* k, const float* v) {
   const share::HeadShape& hs = opt_.heads;
   const int64_t kvd = hs.kv_dim();
-  const int64_t stride = static_cast<int64_t>(kv_.block_size()) * hs.head_dim;
   const int R = opt_.refine_layer;
+  std::vector<float> ko(kvd), vo(kvd);  // (n_kv_head, head_dim) the reused K / V of one slot at R
   for (size_t i = 0; i < pos.size(); ++i) {  // row i is pos[i] (the kept rows need not be contiguous)
     auto it = std::lower_bound(pre_.begin(), pre_.end(), pos[i]);
     if (it == pre_.end() || *it != pos[i]) continue;
+    slot_k(R, pos[i], ko.data());
+    slot_v(R, pos[i], vo.data());
     refine_scores_[static_cast<size_t>(it - pre_.begin())] = share::relative_kv_deviation(
-        hs, k + static_cast<int64_t>(i) * kvd, v + static_cast<int64_t>(i) * kvd, slot_k(R, pos[i]), slot_v(R, pos[i]),
-        stride);
+        hs, k + static_cast<int64_t>(i) * kvd, v + static_cast<int64_t>(i) * kvd, ko.data(), vo.data(), hs.head_dim);
   }
 }
 

@@ -100,8 +100,9 @@ class Blend final : public model::SeqHook {
   bool refining() const { return opt_.refine_layer > 0 && pre_.size() > static_cast<size_t>(k_final_); }
   int64_t phase_cost_layers() const;  // layers a row of this phase runs (kScore: L + 1, kRefine: R + 1, else all)
   std::vector<float> attn_v_rank(std::span<const int32_t> pos, const float* k) const;
-  const float* slot_k(int layer, int32_t p) const;
-  const float* slot_v(int layer, int32_t p) const;
+  // out (n_kv_head, head_dim) = the cached K / V of slot p at `layer`, as floats (whatever the storage type).
+  void slot_k(int layer, int32_t p, float* out) const;
+  void slot_v(int layer, int32_t p, float* out) const;
 
   const share::ReusePlan initial_;     // the plan as admitted (selection restarts from it: reruns are idempotent)
   share::ReusePlan plan_;              // after selection: with the selected rows, or the full plan of a fall-back

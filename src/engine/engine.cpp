@@ -30,6 +30,7 @@ struct Engine::Batch {
 
 Status EngineConfig::validate(int64_t n_layer) const {
   if (block_size < 1) return invalid_argument("block_size must be at least 1");
+  if (kv_dtype != DType::kF16 && kv_dtype != DType::kF32) return invalid_argument("kv_dtype must be f16 or f32");
   if (max_batch_tokens < 1) return invalid_argument("max_batch_tokens must be at least 1");
   if (max_running < 1) return invalid_argument("max_running must be at least 1");
   if (max_waiting < 0) return invalid_argument("max_waiting must not be negative");
@@ -72,7 +73,7 @@ Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const
   const auto& hp = model.hparams();
   const Status valid = cfg.validate(hp.n_layer);
   KVS_CHECK_MSG(valid.is_ok(), valid.message().c_str());  // callers validate first (the CLI reports it)
-  kv::KvGeometry g{hp.n_layer, hp.n_head_kv, hp.head_dim, cfg.block_size};
+  kv::KvGeometry g{hp.n_layer, hp.n_head_kv, hp.head_dim, cfg.block_size, cfg.kv_dtype};
   const int32_t n_blocks = kv::KvManager::blocks_for_budget(g, cfg.kv_cache_mib);
   kv_ = std::make_unique<kv::KvManager>(g, n_blocks);
   max_ctx_ = std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(n_blocks) * cfg.block_size);

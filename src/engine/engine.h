@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "engine/metrics.h"
@@ -70,6 +71,7 @@ struct FaultSpec {
 struct EngineConfig {
   int64_t kv_cache_mib = 256;      // K/V memory budget
   int32_t block_size = 16;         // tokens per KV block
+  DType kv_dtype = DType::kF16;    // K/V element type: f16 (half the memory: twice the blocks) or f32
   int32_t max_batch_tokens = 512;  // rows per step (chunked prefill budget)
   int32_t max_running = 64;        // sequences decoding at once
   int32_t max_waiting = 256;       // queue length before submit() refuses (HTTP 429)

@@ -26,7 +26,8 @@ Result<GenerateResult> generate(const model::Model& model, const tok::Tokenizer&
                             std::to_string(opts.max_tokens) + ") exceeds the context length " +
                             std::to_string(hp.n_ctx_train));
   const int64_t bs = 16, n_blocks = (n_ctx + bs - 1) / bs;
-  kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim);
+  if (opts.kv_dtype != DType::kF16 && opts.kv_dtype != DType::kF32) return invalid_argument("kv_dtype must be f16 or f32");
+  kv::KvStorage kv(hp.n_layer, n_blocks, bs, hp.n_head_kv, hp.head_dim, opts.kv_dtype);
   std::vector<int32_t> blocks(n_blocks);
   std::iota(blocks.begin(), blocks.end(), 0);
   const model::SeqKvView view{blocks};

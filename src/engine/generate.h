@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "engine/sampler.h"
@@ -22,6 +23,7 @@ struct GenerateOptions {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool ignore_eos = false;        // benchmarks: keep decoding past end-of-generation tokens
   int32_t ubatch = 512;           // prefill chunk (rows per forward)
+  DType kv_dtype = DType::kF16;   // KV cache element type (f16 or f32)
 };
 
 struct GenerateResult {

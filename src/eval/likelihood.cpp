@@ -12,7 +12,7 @@ constexpr int32_t kBlockSize = 16;
 
 kv::KvGeometry geometry(const model::Model& m) {
   const auto& hp = m.hparams();
-  return {hp.n_layer, hp.n_head_kv, hp.head_dim, kBlockSize};
+  return {hp.n_layer, hp.n_head_kv, hp.head_dim, kBlockSize, DType::kF32};  // the exact model: f32 KV
 }
 
 int32_t blocks_for(int64_t capacity) {

@@ -85,6 +85,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
   }
   ec.fragments = spec && spec->fragments;  // every other mode: one donor per request, as before issue 10
   ec.kv_cache_mib = cfg.kv_cache_mib;
+  ec.kv_dtype = cfg.kv_dtype;
   ec.n_threads = cfg.n_threads;
   ec.planner = cfg.planner;
   if (spec && spec->adaptive) ec.planner.adaptive_residual = cfg.adaptive_residual;

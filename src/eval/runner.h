@@ -68,6 +68,7 @@
 #include <string>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/status.h"
 #include "engine/request.h"
 #include "eval/progress.h"
@@ -105,6 +106,7 @@ struct RunnerConfig {
   int32_t max_tokens = 48;
   int32_t n_threads = 0;         // 0: all cores
   int64_t kv_cache_mib = 1024;
+  DType kv_dtype = DType::kF16;  // KV cache element type of every engine
   share::PlannerConfig planner;  // the server's defaults unless changed
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // default scorer (semantic, sweep)
   int32_t edit_window = 2, edit_tail = 6;  // semantic-edit, semantic-edit-repair

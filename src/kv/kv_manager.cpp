@@ -7,10 +7,10 @@
 namespace kvs::kv {
 
 KvManager::KvManager(const KvGeometry& g, int32_t n_blocks)
-    : pool_(n_blocks + 1, g.block_size), storage_(g.n_layer, n_blocks + 1, g.block_size, g.n_kv_head, g.head_dim) {}
+    : pool_(n_blocks + 1, g.block_size), storage_(g.n_layer, n_blocks + 1, g.block_size, g.n_kv_head, g.head_dim, g.dtype) {}
 
 int32_t KvManager::blocks_for_budget(const KvGeometry& g, int64_t mib) {
-  const int64_t per = KvStorage::bytes_per_block(g.n_layer, g.block_size, g.n_kv_head, g.head_dim);
+  const int64_t per = KvStorage::bytes_per_block(g.n_layer, g.block_size, g.n_kv_head, g.head_dim, g.dtype);
   return static_cast<int32_t>(std::max<int64_t>(1, mib * 1024 * 1024 / per));
 }
 

@@ -1,4 +1,4 @@
-// KvManager: the KV memory of one model replica: the BlockPool (ownership, LRU cache), the KvStorage (the floats),
+// KvManager: the KV memory of one model replica: the BlockPool (ownership, LRU cache), the KvStorage (the K/V elements),
 // and the sequence-level operations the scheduler needs.
 //
 //   match_prefix  longest run of cached full blocks equal to a prompt's prefix, in a share domain
@@ -28,6 +28,7 @@ namespace kvs::kv {
 struct KvGeometry {
   int64_t n_layer = 0, n_kv_head = 0, head_dim = 0;
   int32_t block_size = 16;
+  DType dtype = DType::kF16;  // element type of the stored K/V (f16 or f32)
 };
 
 class KvManager {

@@ -81,7 +81,10 @@ void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t 
     for (int64_t l = 0; l < kv.n_layer(); ++l)
       layer_rope[l]->angles(static_cast<double>(d), cos.data() + l * hd / 2, sin.data() + l * hd / 2);
 
-  // Walk the run in segments that stay inside one source block and one destination block.
+  // Walk the run in segments that stay inside one source block and one destination block. K and V go through
+  // floats (exact for both element types: f16 -> f32 -> f16 gives the same bits); K is rotated in between and
+  // stored back rounded to the storage type (f16: round to nearest even).
+  std::vector<float> kbuf(bs * hd), vbuf(bs * hd);  // (len, head_dim) one segment of one head
   for (int64_t i = 0; i < n;) {
     const int64_t s = src_pos + i, t = dst_pos + i;
     const int64_t s_off = s % bs, t_off = t % bs;
@@ -89,15 +92,12 @@ void copy_and_shift(KvStorage& kv, std::span<const int32_t> src_blocks, int64_t 
     const int64_t sb = src_blocks[s / bs], tb = dst_blocks[t / bs];
     for (int64_t l = 0; l < kv.n_layer(); ++l) {
       for (int64_t h = 0; h < kv.n_kv_head(); ++h) {
-        const float* ks = kv.k(l, sb, h) + s_off * hd;  // (len, head_dim)
-        const float* vs = kv.v(l, sb, h) + s_off * hd;  // (len, head_dim)
-        float* kd = kv.k(l, tb, h) + t_off * hd;        // (len, head_dim)
-        float* vd = kv.v(l, tb, h) + t_off * hd;        // (len, head_dim)
-        std::copy_n(ks, len * hd, kd);
-        std::copy_n(vs, len * hd, vd);
-        if (d != 0)
-          kernels::rope_apply(kd, static_cast<int>(len), static_cast<int>(hd), cos.data() + l * hd / 2,
-                              sin.data() + l * hd / 2, type);
+        kv.load_k(l, sb, h, s_off, len, kbuf.data());
+        kv.load_v(l, sb, h, s_off, len, vbuf.data());
+        if (d != 0) kernels::rope_apply(kbuf.data(), static_cast<int>(len), static_cast<int>(hd), cos.data() + l * hd / 2,
+                                          sin.data() + l * hd / 2, type);
+        kv.store_k(l, tb, h, t_off, len, kbuf.data());
+        kv.store_v(l, tb, h, t_off, len, vbuf.data());
       }
     }
     i += len;

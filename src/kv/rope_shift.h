@@ -12,6 +12,8 @@
 //  - copy_and_shift never writes a source slot: the donor's blocks may be shared by many requests and are
 //    never mutated (REQUIRES: the source and destination slots do not overlap; checked).
 //  - V is copied bit-exactly; K is copied bit-exactly when d == 0.
+//  - Whatever the storage type (kv/kv_storage.h), K is rotated in float: f16 K is converted exactly to f32,
+//    rotated, and stored back rounded to nearest even (one f16 rounding per copy, never accumulated in float).
 #pragma once
 #include <cstdint>
 #include <span>

@@ -25,10 +25,10 @@ void attention_rows(const UBatch& ub, std::span<const int32_t> rows, std::span<c
     }
   }
   kernels::PagedKv pkv;
-  pkv.dtype = DType::kF32;
-  pkv.k = kv.k(layer, 0, 0);
-  pkv.v = kv.v(layer, 0, 0);
-  pkv.block_stride = kv.block_floats();
+  pkv.dtype = kv.dtype();
+  pkv.k = kv.k_data(layer);
+  pkv.v = kv.v_data(layer);
+  pkv.block_stride = kv.block_elems();
   pkv.head_stride = kv.block_size() * sh.head_dim;
   pkv.block_size = kv.block_size();
   kernels::AttnArgs a;

@@ -246,8 +246,8 @@ Status Model::forward(const UBatch& ub, std::span<const SeqKvView> views, kv::Kv
       const int64_t p = ub.pos[r];
       const int32_t blk = views[ub.seq[r]].blocks[p / bs];
       for (int64_t g = 0; g < hp.n_head_kv; ++g) {
-        std::memcpy(kv.k(l, blk, g) + (p % bs) * hd, k + i * kvd + g * hd, hd * sizeof(float));
-        std::memcpy(kv.v(l, blk, g) + (p % bs) * hd, v + i * kvd + g * hd, hd * sizeof(float));
+        kv.store_k(l, blk, g, p % bs, 1, k + i * kvd + g * hd);
+        kv.store_v(l, blk, g, p % bs, 1, v + i * kvd + g * hd);
       }
     }
     if (dropped) compact_rows(rows, sc.keep, x, q, rcos, rsin, d, qd, angles);

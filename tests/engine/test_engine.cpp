@@ -122,7 +122,7 @@ TEST(Engine, PreemptionUnderATinyPoolKeepsOutputs) {
   big.kv_cache_mib = 64;
   big.prefix_cache = false;
   EngineConfig tiny = big;
-  tiny.kv_cache_mib = 4;  // ~5 blocks of 16 tokens: four requests cannot all fit
+  tiny.kv_cache_mib = 2;  // ~5 blocks of 16 tokens (f16 KV): four requests cannot all fit
   std::vector<std::string> ref, got;
   {
     Engine e(*fx().model, *fx().tok, big);
@@ -143,7 +143,7 @@ TEST(Engine, PreemptionUnderATinyPoolKeepsOutputs) {
 TEST(Engine, UsageStaysTrueUnderFailedReservesAndPreemption) {
   REQUIRE_MODEL();
   EngineConfig tiny;
-  tiny.kv_cache_mib = 6;  // 8 blocks of 16 tokens: two requests do not fit beside each other
+  tiny.kv_cache_mib = 3;  // 8 blocks of 16 tokens (f16 KV): two requests do not fit beside each other
   const std::string system =
       "You are a careful medical assistant for a public health help desk. Answer briefly, clearly and kindly, "
       "in plain words. ";

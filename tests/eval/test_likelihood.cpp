@@ -37,13 +37,13 @@ std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
   return v;
 }
 
-// One forward of prompt + answer (a KvStorage of its own), logits at rows n_prompt - 1 .. end - 1, log-softmax
+// One forward of prompt + answer (an f32 KvStorage of its own, as the scorer's), logits at rows n_prompt - 1 .. end - 1, log-softmax
 // in double written out here.
 std::vector<double> direct_logprobs(const model::Model& m, const std::vector<int32_t>& prompt,
                                     const std::vector<int32_t>& answer) {
   const auto& hp = m.hparams();
   const int64_t n = static_cast<int64_t>(prompt.size() + answer.size()), bs = 16, nb = (n + bs - 1) / bs;
-  kv::KvStorage kv(hp.n_layer, nb, bs, hp.n_head_kv, hp.head_dim);
+  kv::KvStorage kv(hp.n_layer, nb, bs, hp.n_head_kv, hp.head_dim, DType::kF32);
   std::vector<int32_t> blocks(nb);
   std::iota(blocks.begin(), blocks.end(), 0);
   const model::SeqKvView view{blocks};

@@ -1,7 +1,8 @@
 // Tiled attention over paged KV (kernels/cpu/attention.h) against its scalar reference, on every ISA this CPU can
 // run: random shapes, odd lengths, block and tile boundaries, GQA ratios, non-contiguous (selective) rows, sliding
 // windows; and the batch invariance the forward contract needs: a row gives the same bits alone, in a batch, with
-// any thread count, and when the key range is split across threads (decode).
+// any thread count, and when the key range is split across threads (decode). Both KV element types: f32, and
+// f16 (the default cache type), whose reference reads each half through the scalar IEEE conversion.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/f16.h"
 #include "kernels/cpu/ops.h"
 
 namespace kvs::kernels {
@@ -26,11 +28,14 @@ struct Shape {
 struct Store {
   Shape sh;
   int64_t n_blocks;
-  std::vector<float> k, v;  // (n_blocks, n_head_kv, bs, hd)
+  std::vector<float> k, v;       // (n_blocks, n_head_kv, bs, hd)
+  DType dtype = DType::kF32;
+  std::vector<uint16_t> hk, hv;  // f16: k, v rounded to half (scalar reference conversion)
   PagedKv view() const {
     PagedKv p;
-    p.k = k.data();
-    p.v = v.data();
+    p.dtype = dtype;
+    p.k = dtype == DType::kF16 ? static_cast<const void*>(hk.data()) : k.data();
+    p.v = dtype == DType::kF16 ? static_cast<const void*>(hv.data()) : v.data();
     p.block_stride = sh.n_head_kv * sh.bs * sh.hd;
     p.head_stride = sh.bs * sh.hd;
     p.block_size = sh.bs;
@@ -38,13 +43,19 @@ struct Store {
   }
 };
 
-Store make_store(const Shape& sh, int64_t n_blocks, std::mt19937& rng, float kscale) {
-  Store s{sh, n_blocks, {}, {}};
+Store make_store(const Shape& sh, int64_t n_blocks, std::mt19937& rng, float kscale, DType dtype = DType::kF32) {
+  Store s{sh, n_blocks, {}, {}, dtype, {}, {}};
   std::normal_distribution<float> nd(0.0f, 1.0f);
   s.k.resize(n_blocks * sh.n_head_kv * sh.bs * sh.hd);
   s.v.resize(s.k.size());
   for (float& x : s.k) x = nd(rng) * kscale;
   for (float& x : s.v) x = nd(rng);
+  if (dtype == DType::kF16) {
+    s.hk.resize(s.k.size());
+    s.hv.resize(s.v.size());
+    ref::fp32_to_fp16_row(s.k.data(), s.hk.data(), static_cast<int64_t>(s.k.size()));
+    ref::fp32_to_fp16_row(s.v.data(), s.hv.data(), static_cast<int64_t>(s.v.size()));
+  }
   return s;
 }
 
@@ -126,6 +137,7 @@ const Shape kShapes[] = {{4, 4, 64, 16}, {9, 3, 64, 16}, {8, 2, 32, 7},  {6, 1, 
 
 TEST(Attention, MatchesReferenceOnEveryIsa) {
   ThreadPool pool(2);
+  for (DType dt : {DType::kF32, DType::kF16})
   for (Isa isa : isas()) {
     ScopedIsa scoped(isa);
     std::mt19937 rng(7);
@@ -133,7 +145,7 @@ TEST(Attention, MatchesReferenceOnEveryIsa) {
       for (int64_t window : {int64_t{0}, int64_t{1}, int64_t{37}}) {
         for (float kscale : {1.0f, 8.0f}) {
           const int64_t max_len = 300, n_blocks = (max_len + sh.bs - 1) / sh.bs + 1;
-          const Store st = make_store(sh, n_blocks, rng, kscale);
+          const Store st = make_store(sh, n_blocks, rng, kscale, dt);
           Call c = make_call(sh, n_blocks, 3, max_len, rng);
           std::vector<float> got, want;
           AttnArgs a = args_for(sh, c, got, window);
@@ -142,10 +154,38 @@ TEST(Attention, MatchesReferenceOnEveryIsa) {
           ref::attention_paged(r, st.view(), c.seqs);
           double worst = 0;
           for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(double{got[i]} - want[i]));
-          EXPECT_LT(worst, 2e-5) << isa_name(isa) << " heads " << sh.n_head << "/" << sh.n_head_kv << " hd " << sh.hd
+          EXPECT_LT(worst, 2e-5) << isa_name(isa) << " " << dtype_name(dt) << " heads " << sh.n_head << "/" << sh.n_head_kv << " hd " << sh.hd
                                  << " bs " << sh.bs << " window " << window << " kscale " << kscale;
         }
       }
+    }
+  }
+}
+
+// An f16 tile is converted exactly as it is loaded and then takes the f32 arithmetic: on every ISA, f16 KV gives
+// the same bits as f32 KV holding the same (half-representable) values.
+TEST(Attention, F16EqualsF32OnTheSameValues) {
+  ThreadPool pool(2);
+  for (Isa isa : isas()) {
+    ScopedIsa scoped(isa);
+    std::mt19937 rng(13);
+    for (const Shape& sh : kShapes) {
+      const int64_t max_len = 200, n_blocks = (max_len + sh.bs - 1) / sh.bs + 1;
+      const Store h = make_store(sh, n_blocks, rng, 4.0f, DType::kF16);
+      Store f = h;
+      f.dtype = DType::kF32;
+      for (size_t i = 0; i < f.k.size(); ++i) {
+        f.k[i] = fp16_to_fp32(h.hk[i]);
+        f.v[i] = fp16_to_fp32(h.hv[i]);
+      }
+      Call c = make_call(sh, n_blocks, 3, max_len, rng);
+      std::vector<float> oh, of;
+      AttnArgs ah = args_for(sh, c, oh, 0);
+      attention_paged(ah, h.view(), c.seqs, &pool);
+      AttnArgs af = args_for(sh, c, of, 0);
+      attention_paged(af, f.view(), c.seqs, &pool);
+      ASSERT_EQ(0, std::memcmp(oh.data(), of.data(), oh.size() * sizeof(float)))
+          << isa_name(isa) << " hd " << sh.hd << " bs " << sh.bs;
     }
   }
 }
@@ -154,20 +194,22 @@ TEST(Attention, MatchesReferenceOnEveryIsa) {
 // with 2 or 3 threads; a single decode row (split across threads by chunk) equals its 1-thread result.
 TEST(Attention, RowsAreBatchAndThreadInvariant) {
   ThreadPool one(1), two(2), three(3);
+  for (DType dt : {DType::kF32, DType::kF16})
   for (Isa isa : isas()) {
     ScopedIsa scoped(isa);
     std::mt19937 rng(11);
     for (const Shape& sh : kShapes) {
       for (int64_t window : {int64_t{0}, int64_t{100}}) {
         const int64_t max_len = 700, n_blocks = (max_len + sh.bs - 1) / sh.bs + 1;
-        const Store st = make_store(sh, n_blocks, rng, 2.0f);
+        const Store st = make_store(sh, n_blocks, rng, 2.0f, dt);
         Call c = make_call(sh, n_blocks, 4, max_len, rng);
         std::vector<float> batch2, batch3;
         AttnArgs a2 = args_for(sh, c, batch2, window);
         attention_paged(a2, st.view(), c.seqs, &two);
         AttnArgs a3 = args_for(sh, c, batch3, window);
         attention_paged(a3, st.view(), c.seqs, &three);
-        ASSERT_EQ(0, std::memcmp(batch2.data(), batch3.data(), batch2.size() * sizeof(float))) << isa_name(isa);
+        ASSERT_EQ(0, std::memcmp(batch2.data(), batch3.data(), batch2.size() * sizeof(float)))
+            << isa_name(isa) << " " << dtype_name(dt);
         const int64_t d = sh.n_head * sh.hd;
         for (size_t s = 0; s < c.seqs.size(); ++s) {
           // A sample of the rows (the sequence's last row and ~12 others).
@@ -183,7 +225,7 @@ TEST(Attention, RowsAreBatchAndThreadInvariant) {
               std::fill(o.begin(), o.end(), 0.0f);
               attention_paged(a, st.view(), std::span(&alone, 1), pool);
               ASSERT_EQ(0, std::memcmp(o.data(), batch2.data() + r * d, d * sizeof(float)))
-                  << isa_name(isa) << " row " << r << " pos " << c.pos[r] << " threads " << pool->size() << " hd "
+                  << isa_name(isa) << " " << dtype_name(dt) << " row " << r << " pos " << c.pos[r] << " threads " << pool->size() << " hd "
                   << sh.hd << " bs " << sh.bs;
             }
           }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <vector>
 
 namespace kvs::kv {
 namespace {
@@ -89,12 +90,18 @@ TEST(KvManager, PublishTailCopiesThePartialBlockUnderAKeyPrefixLookupsNeverMatch
   {
     BlockTable a;
     ASSERT_TRUE(m.reserve(a, 12).is_ok());
-    // Distinct values in every slot of the partial block (layer, head, slot, dim).
-    for (int64_t l = 0; l < st.n_layer(); ++l)
+    // Distinct values in every slot of the partial block (layer, head, slot, dim); integers below 2048 are exact
+    // in the default f16 storage.
+    ASSERT_EQ(st.dtype(), DType::kF16);
+    std::vector<float> kr(st.block_size() * st.head_dim()), vr(kr.size());  // (block_size, head_dim)
+    for (int64_t l = 0; l < st.n_layer(); ++l) {
       for (int64_t i = 0; i < st.block_size() * st.head_dim(); ++i) {
-        st.k(l, a.ids()[2], 0)[i] = static_cast<float>(1000 * l + i);
-        st.v(l, a.ids()[2], 0)[i] = static_cast<float>(-1000 * l - i);
+        kr[i] = static_cast<float>(1000 * l + i);
+        vr[i] = static_cast<float>(-1000 * l - i);
       }
+      st.store_k(l, a.ids()[2], 0, 0, st.block_size(), kr.data());
+      st.store_v(l, a.ids()[2], 0, 0, st.block_size(), vr.data());
+    }
     m.publish(a, 3, prompt, 10);
     auto t = m.publish_tail(a, 3, prompt);
     ASSERT_TRUE(t.has_value());
@@ -102,11 +109,14 @@ TEST(KvManager, PublishTailCopiesThePartialBlockUnderAKeyPrefixLookupsNeverMatch
     EXPECT_NE(tail, a.ids()[2]);  // a copy: the sequence keeps writing its own block
     EXPECT_TRUE(m.pool().block(tail).cached);
     EXPECT_EQ(m.pool().block(tail).ref_count, 0);  // evictable at once
-    for (int64_t l = 0; l < st.n_layer(); ++l)
-      for (int64_t i = 0; i < 2 * st.head_dim(); ++i) {  // the 2 prompt slots (the only ones a donor lends)
-        EXPECT_EQ(st.k(l, tail, 0)[i], static_cast<float>(1000 * l + i));
-        EXPECT_EQ(st.v(l, tail, 0)[i], static_cast<float>(-1000 * l - i));
+    for (int64_t l = 0; l < st.n_layer(); ++l) {
+      st.load_k(l, tail, 0, 0, 2, kr.data());  // the 2 prompt slots (the only ones a donor lends)
+      st.load_v(l, tail, 0, 0, 2, vr.data());
+      for (int64_t i = 0; i < 2 * st.head_dim(); ++i) {
+        EXPECT_EQ(kr[i], static_cast<float>(1000 * l + i));
+        EXPECT_EQ(vr[i], static_cast<float>(-1000 * l - i));
       }
+    }
     // The same prompt again finds the cached tail instead of a new copy; another domain gets its own.
     EXPECT_EQ(m.publish_tail(a, 3, prompt), tail);
     auto other = m.publish_tail(a, 4, prompt);
@@ -130,9 +140,16 @@ TEST(KvManager, PublishTailCopiesThePartialBlockUnderAKeyPrefixLookupsNeverMatch
 }
 
 TEST(KvManager, BudgetToBlocks) {
-  KvGeometry g{30, 3, 64, 16};
+  KvGeometry g{30, 3, 64, 16, DType::kF32};
   // 2 (K,V) * 30 layers * 16 slots * 3 heads * 64 dims * 4 bytes = 737280 bytes per block.
   EXPECT_EQ(KvManager::blocks_for_budget(g, 72), 72 * 1024 * 1024 / 737280);
+  // f16 (the default): 2 bytes per element, twice the blocks in the same budget.
+  KvGeometry h{30, 3, 64, 16};
+  EXPECT_EQ(h.dtype, DType::kF16);
+  EXPECT_EQ(KvManager::blocks_for_budget(h, 72), 72 * 1024 * 1024 / 368640);
+  EXPECT_EQ(KvManager::blocks_for_budget(h, 72), 2 * KvManager::blocks_for_budget(g, 72));
+  KvManager m(h, 5);
+  EXPECT_EQ(m.storage().block_payload_bytes(), 368640);
 }
 
 }  // namespace

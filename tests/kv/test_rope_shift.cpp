@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/cpu/f16.h"
+#include "kernels/cpu/ops.h"
+
 #include <cmath>
 #include <random>
 #include <vector>
@@ -80,13 +83,14 @@ TEST(RopeShift, NormPreserved) {
 // A small paged cache: K of every slot of a "donor" sequence is stored rotated at its slot position.
 struct Fixture {
   static constexpr int64_t kLayers = 2, kBlocks = 16, kBs = 4, kHeads = 2, kHd = 8;
-  KvStorage kv{kLayers, kBlocks, kBs, kHeads, kHd};
+  KvStorage kv;
   RopeTable rope = kernels::make_rope_table(kHd, 10000.0);
   std::vector<std::vector<float>> pre_k;  // (layer * head * block * bs) -> (head_dim) pre-RoPE K of a slot
 
   // Fills every block with random V and random pre-RoPE K, stored rotated at the position the slot has in
   // `blocks` (other blocks: rotated at 0).
-  Fixture(std::span<const int32_t> blocks, RopeType type, uint32_t seed) {
+  Fixture(std::span<const int32_t> blocks, RopeType type, uint32_t seed, DType dtype = DType::kF32)
+      : kv(kLayers, kBlocks, kBs, kHeads, kHd, dtype) {
     std::mt19937 rng(seed);
     pre_k.resize(kLayers * kHeads * kBlocks * kBs);
     std::vector<int64_t> block_pos(kBlocks, 0);  // position of the block's first slot in the donor
@@ -98,21 +102,23 @@ struct Fixture {
             std::vector<float> x = random_vec(rng, kHd);
             pre_k[index(l, b, h, o)] = x;
             rotate_at(x.data(), 1, rope, static_cast<double>(block_pos[b] + o), type);
-            std::copy(x.begin(), x.end(), kv.k(l, b, h) + o * kHd);
+            kv.store_k(l, b, h, o, 1, x.data());
             const std::vector<float> v = random_vec(rng, kHd);
-            std::copy(v.begin(), v.end(), kv.v(l, b, h) + o * kHd);
+            kv.store_v(l, b, h, o, 1, v.data());
           }
   }
   static int64_t index(int64_t l, int64_t b, int64_t h, int64_t o) { return ((l * kBlocks + b) * kHeads + h) * kBs + o; }
 
-  // Copy of all K and V floats, to check what changed.
+  // Copy of all K and V as floats (exact for both storage types), to check what changed.
   std::vector<float> snapshot() const {
-    std::vector<float> s;
+    std::vector<float> s, row(kBs * kHd);  // row: (block_size, head_dim)
     for (int64_t l = 0; l < kLayers; ++l)
       for (int64_t b = 0; b < kBlocks; ++b)
         for (int64_t h = 0; h < kHeads; ++h) {
-          s.insert(s.end(), kv.k(l, b, h), kv.k(l, b, h) + kBs * kHd);
-          s.insert(s.end(), kv.v(l, b, h), kv.v(l, b, h) + kBs * kHd);
+          kv.load_k(l, b, h, 0, kBs, row.data());
+          s.insert(s.end(), row.begin(), row.end());
+          kv.load_v(l, b, h, 0, kBs, row.data());
+          s.insert(s.end(), row.begin(), row.end());
         }
     return s;
   }
@@ -122,9 +128,23 @@ struct Fixture {
   }
 };
 
+// f16 storage: the scalar reference of one copied K row: the stored source halves converted exactly (scalar),
+// rotated by d in float, rounded to nearest even by the scalar converter.
+std::vector<float> f16_reference_k(const std::vector<float>& src_row, int64_t d, const RopeTable& rope, RopeType type) {
+  const int64_t hd = static_cast<int64_t>(src_row.size());
+  std::vector<float> x(hd);
+  for (int64_t j = 0; j < hd; ++j) x[j] = src_row[j];  // exact: the snapshot holds the f16 values
+  rope_shift_rows(x.data(), 1, d, rope, type);
+  std::vector<uint16_t> h(hd);
+  kernels::ref::fp32_to_fp16_row(x.data(), h.data(), hd);
+  for (int64_t j = 0; j < hd; ++j) x[j] = kernels::fp16_to_fp32(h[j]);
+  return x;
+}
+
 void check_copy(std::span<const int32_t> src_blocks, int64_t src_pos, std::span<const int32_t> dst_blocks,
-                int64_t dst_pos, int64_t n, RopeType type) {
-  Fixture f(src_blocks, type, static_cast<uint32_t>(src_pos * 131 + dst_pos * 17 + n));
+                int64_t dst_pos, int64_t n, RopeType type, DType dtype = DType::kF32) {
+  Fixture f(src_blocks, type, static_cast<uint32_t>(src_pos * 131 + dst_pos * 17 + n), dtype);
+  const bool f16 = dtype == DType::kF16;
   const int64_t bs = Fixture::kBs, hd = Fixture::kHd;
   const std::vector<float> before = f.snapshot();
   copy_and_shift(f.kv, src_blocks, src_pos, dst_blocks, dst_pos, n, f.rope, type);
@@ -143,8 +163,18 @@ void check_copy(std::span<const int32_t> src_blocks, int64_t src_pos, std::span<
         // K equals the pre-RoPE K rotated at the new position.
         std::vector<float> want = f.pre_k[Fixture::index(l, sb, h, so)];
         rotate_at(want.data(), 1, f.rope, static_cast<double>(t), type);
+        // f16: two roundings of at most half an ulp (2^-11 relative) each: the stored source (rotated with its
+        // pair, so bounded by the row's largest element) and the stored copy.
+        const std::vector<float> src_row(before.begin() + sk, before.begin() + sk + hd);
+        const std::vector<float> ref16 = f16 ? f16_reference_k(src_row, t - s, f.rope, type) : std::vector<float>{};
+        float row_max = 0;
+        for (float x : want) row_max = std::max(row_max, std::fabs(x));
         for (int64_t j = 0; j < hd; ++j) {
-          ASSERT_NEAR(after[tk + j], want[j], 1e-4f) << "K slot " << t << " dim " << j;
+          const float tol = f16 ? 1e-4f + std::ldexp(1.5f * row_max + std::fabs(want[j]), -11) : 1e-4f;
+          ASSERT_NEAR(after[tk + j], want[j], tol) << "K slot " << t << " dim " << j;
+          if (f16) {
+            ASSERT_EQ(after[tk + j], ref16[j]) << "f16 K slot " << t << " dim " << j << " differs from the scalar reference";
+          }
           if (t == s) {
             ASSERT_EQ(after[tk + j], before[sk + j]) << "d == 0 must copy K bit-exactly";
           }
@@ -183,6 +213,25 @@ TEST(RopeShift, RandomRunsMatchReference) {
     const int64_t sp = rng() % (20 - n + 1), dp = rng() % (24 - n + 1);
     check_copy(src, sp, dst, dp, n, iter % 2 ? RopeType::kNorm : RopeType::kNeox);
     if (HasFatalFailure()) return;
+  }
+}
+
+// f16 storage: the same runs, K rotated in float and rounded once; equal to the scalar reference bit for bit.
+TEST(RopeShift, F16StorageMatchesScalarReference) {
+  std::mt19937 rng(91);
+  const std::vector<int32_t> src = {6, 0, 13, 2, 8};      // slots 0..19
+  const std::vector<int32_t> dst = {1, 15, 3, 12, 5, 9};  // slots 0..23
+  for (kernels::Isa isa : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512}) {
+    if (!kernels::isa_supported(isa)) continue;
+    kernels::ScopedIsa scoped(isa);
+    check_copy(src, 2, dst, 5, 11, RopeType::kNeox, DType::kF16);
+    check_copy(src, 1, dst, 1, 14, RopeType::kNorm, DType::kF16);  // d == 0: bit-exact copy
+    for (int iter = 0; iter < 30; ++iter) {
+      const int64_t n = rng() % 20;
+      const int64_t sp = rng() % (20 - n + 1), dp = rng() % (24 - n + 1);
+      check_copy(src, sp, dst, dp, n, iter % 2 ? RopeType::kNorm : RopeType::kNeox, DType::kF16);
+      if (HasFatalFailure()) return;
+    }
   }
 }
 

@@ -150,10 +150,11 @@ class Runner {
         s.hi[v] = static_cast<int32_t>(p);
       }
     }
-    const float* k = static_cast<const float*>(kv_.k) + g * kv_.head_stride;
-    const float* v = static_cast<const float*>(kv_.v) + g * kv_.head_stride;
-    return detail::AttnChunk{s.qp.data(), R, hd_, s.lo.data(), s.hi.data(), k, v, seqs_[t.seq].blocks.data(),
-                             kv_.block_stride, kv_.block_size, 0, 0};
+    const int64_t eb = kv_.dtype == DType::kF16 ? 2 : 4;  // bytes per element
+    const void* k = static_cast<const char*>(kv_.k) + g * kv_.head_stride * eb;
+    const void* v = static_cast<const char*>(kv_.v) + g * kv_.head_stride * eb;
+    return detail::AttnChunk{s.qp.data(), R, hd_, s.lo.data(), s.hi.data(), kv_.dtype, k, v,
+                             seqs_[t.seq].blocks.data(), kv_.block_stride, kv_.block_size, 0, 0};
   }
 
   // State of chunk ch of (tile t, head g) into st.
@@ -217,7 +218,7 @@ void for_each_dynamic(int64_t n, ThreadPool* pool, F&& fn) {
 }  // namespace
 
 void attention_paged(const AttnArgs& a, const PagedKv& kv, std::span<const AttnSeq> seqs, ThreadPool* pool) {
-  KVS_CHECK_MSG(kv.dtype == DType::kF32, "attention_paged: only f32 KV is implemented");
+  KVS_CHECK_MSG(kv.dtype == DType::kF32 || kv.dtype == DType::kF16, "attention_paged: KV must be f32 or f16");
   KVS_CHECK(a.n_head_kv > 0 && a.n_head % a.n_head_kv == 0 && a.head_dim > 0 && kv.block_size > 0);
   const Runner run(a, kv, seqs);
   const int64_t n_kv = a.n_head_kv, hd = a.head_dim, nth = pool ? pool->size() : 1;

@@ -15,7 +15,8 @@
 //  - Reads only slots [lo_r, max pos of the tile]: every one of them must have been written (the forward contract).
 // Paths: the scalar reference ref::attention_paged (double accumulation, full softmax per row) for the tests; the
 // per-ISA tile kernels (scalar / AVX2 / AVX-512, chosen with the op table, see ops.h) under attention_paged.
-// The KV element type is a dispatch point (PagedKv::dtype): f32 today.
+// The KV element type (PagedKv::dtype) is f32 or f16: an f16 tile is converted to f32 as it is loaded (F16C
+// vcvtph2ps on AVX2 / AVX-512, the exact scalar conversion elsewhere), then the arithmetic is the f32 one.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -34,7 +35,7 @@ constexpr int64_t kAttnTileKeys = 16;
 // One layer of a paged KV store: element (block b, kv head g, slot s, dim d) of K at
 // k + b * block_stride + g * head_stride + s * head_dim + d (same for V).
 struct PagedKv {
-  DType dtype = DType::kF32;  // element type of K and V (kF32 only today)
+  DType dtype = DType::kF32;  // element type of K and V: kF32 or kF16
   const void* k = nullptr;
   const void* v = nullptr;
   int64_t block_stride = 0, head_stride = 0;  // in elements
@@ -58,7 +59,7 @@ struct AttnArgs {
   int64_t ldo = 0;
 };
 
-// REQUIRES: n_head % n_head_kv == 0; kv.dtype == kF32; every row's blocks cover its position.
+// REQUIRES: n_head % n_head_kv == 0; kv.dtype is kF32 or kF16; every row's blocks cover its position.
 void attention_paged(const AttnArgs& a, const PagedKv& kv, std::span<const AttnSeq> seqs, ThreadPool* pool);
 
 namespace ref {
@@ -76,8 +77,9 @@ struct AttnChunk {
   int64_t R, hd;
   const int32_t* lo;
   const int32_t* hi;
-  const float* k_head;  // K of block 0 (physical), this kv head; block b at k_head + blocks[b] * block_stride
-  const float* v_head;
+  DType dtype;          // element type of k_head / v_head: kF32 (float) or kF16 (uint16_t IEEE half)
+  const void* k_head;   // K of block 0 (physical), this kv head; block b at k_head + blocks[b] * block_stride elements
+  const void* v_head;
   const int32_t* blocks;
   int64_t block_stride, block_size;
   int64_t c0, c1;

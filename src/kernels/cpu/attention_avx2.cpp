@@ -37,10 +37,23 @@ struct VT {
   static void transpose_tile(const float* kb, int64_t nk, int64_t hd, float* kt) {
     transpose_tile_scalar(kb, nk, hd, kt);
   }
+  // f16 key rows: 8 elements converted at a time, then scattered into the tile's column j.
+  static void transpose_tile(const uint16_t* kb, int64_t nk, int64_t hd, float* kt) {
+    if (nk < kAttnTileKeys)
+      for (int64_t d = 0; d < hd; ++d)
+        for (int64_t j = nk; j < kAttnTileKeys; ++j) kt[d * kAttnTileKeys + j] = 0.0f;
+    alignas(32) float x[8];
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+        _mm256_store_ps(x, load(kb + j * hd + d0));
+        for (int i = 0; i < 8; ++i) kt[(d0 + i) * kAttnTileKeys + j] = x[i];
+      }
+  }
   static constexpr int kLanes = 8, kScoreRows = 2, kPvRows = 2, kPvVecs = 4;
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(float f) { return _mm256_set1_ps(f); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }

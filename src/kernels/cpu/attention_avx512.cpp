@@ -69,9 +69,19 @@ struct VT {
       for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (d0 + i) * 16, r[i]);
     }
   }
+  // The same for f16 key rows, converted as they are loaded.
+  static void transpose_tile(const uint16_t* kb, int64_t nk, int64_t hd, float* kt) {
+    __m512 r[16];
+    for (int64_t d0 = 0; d0 < hd; d0 += 16) {
+      for (int j = 0; j < 16; ++j) r[j] = j < nk ? load(kb + j * hd + d0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (d0 + i) * 16, r[i]);
+    }
+  }
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float f) { return _mm512_set1_ps(f); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }

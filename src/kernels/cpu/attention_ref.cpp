@@ -6,30 +6,35 @@
 
 #include "base/status.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/ops.h"
 
 namespace kvs::kernels {
 
 namespace ref {
 
 void attention_paged(const AttnArgs& a, const PagedKv& kv, std::span<const AttnSeq> seqs) {
-  KVS_CHECK(kv.dtype == DType::kF32 && a.n_head % a.n_head_kv == 0);
+  KVS_CHECK((kv.dtype == DType::kF32 || kv.dtype == DType::kF16) && a.n_head % a.n_head_kv == 0);
   const int64_t hd = a.head_dim, group = a.n_head / a.n_head_kv, bs = kv.block_size;
-  const float* K = static_cast<const float*>(kv.k);
-  const float* Vv = static_cast<const float*>(kv.v);
   std::vector<double> s, o(hd);
+  std::vector<float> kf(hd), vf(hd);  // (head_dim) one key / value as floats
   for (const AttnSeq& sq : seqs) {
     for (int64_t r = sq.row0; r < sq.row0 + sq.n_rows; ++r) {
       const int64_t p = a.pos[r], lo = a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : 0;
       for (int64_t h = 0; h < a.n_head; ++h) {
         const int64_t g = h / group;
         const float* q = a.q + r * a.ldq + h * hd;
-        auto slot = [&](const float* base, int64_t j) {
-          return base + sq.blocks[j / bs] * kv.block_stride + g * kv.head_stride + (j % bs) * hd;
+        // Slot j of K or V as floats (an f16 element through the scalar conversion).
+        auto slot = [&](const void* base, int64_t j, std::vector<float>& buf) -> const float* {
+          const int64_t e = sq.blocks[j / bs] * kv.block_stride + g * kv.head_stride + (j % bs) * hd;
+          if (kv.dtype == DType::kF32) return static_cast<const float*>(base) + e;
+          const uint16_t* h = static_cast<const uint16_t*>(base) + e;
+          for (int64_t i = 0; i < hd; ++i) buf[i] = fp16_to_fp32(h[i]);
+          return buf.data();
         };
         s.assign(p - lo + 1, 0.0);
         double mx = -INFINITY;
         for (int64_t j = lo; j <= p; ++j) {
-          const float* k = slot(K, j);
+          const float* k = slot(kv.k, j, kf);
           double d = 0;
           for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[i]) * k[i];
           s[j - lo] = d * a.scale;
@@ -39,7 +44,7 @@ void attention_paged(const AttnArgs& a, const PagedKv& kv, std::span<const AttnS
         for (double& x : s) sum += (x = std::exp(x - mx));
         std::fill(o.begin(), o.end(), 0.0);
         for (int64_t j = lo; j <= p; ++j) {
-          const float* v = slot(Vv, j);
+          const float* v = slot(kv.v, j, vf);
           for (int64_t i = 0; i < hd; ++i) o[i] += s[j - lo] * v[i];
         }
         float* out = a.out + r * a.ldo + h * hd;
@@ -53,7 +58,12 @@ void attention_paged(const AttnArgs& a, const PagedKv& kv, std::span<const AttnS
 
 namespace detail {
 
-void attn_chunk_scalar(const AttnChunk& c, float* m, float* l, float* acc, float* scratch) {
+namespace {
+inline float as_f32(float x) { return x; }
+inline float as_f32(uint16_t h) { return fp16_to_fp32(h); }
+
+template <typename E>
+void attn_chunk_scalar_t(const AttnChunk& c, float* m, float* l, float* acc, float* scratch) {
   const int64_t R = c.R, hd = c.hd, bs = c.block_size;
   float* s = scratch;  // (16) scores of one vector
   for (int64_t r = 0; r < R; ++r) {
@@ -64,17 +74,17 @@ void attn_chunk_scalar(const AttnChunk& c, float* m, float* l, float* acc, float
   for (int64_t t0 = c.c0; t0 < c.c1;) {
     const int64_t b = t0 / bs;
     const int64_t t1 = std::min({t0 + kAttnTileKeys, (b + 1) * bs, c.c1});
-    const float* kb = c.k_head + c.blocks[b] * c.block_stride + (t0 % bs) * hd;
-    const float* vb = c.v_head + c.blocks[b] * c.block_stride + (t0 % bs) * hd;
+    const E* kb = static_cast<const E*>(c.k_head) + c.blocks[b] * c.block_stride + (t0 % bs) * hd;
+    const E* vb = static_cast<const E*>(c.v_head) + c.blocks[b] * c.block_stride + (t0 % bs) * hd;
     for (int64_t r = 0; r < R; ++r) {
       const int64_t j0 = std::max<int64_t>(t0, c.lo[r]), j1 = std::min<int64_t>(t1, c.hi[r] + 1);
       if (j0 >= j1) continue;
       const float* q = c.qp + r * hd;
       float mt = -INFINITY;
       for (int64_t j = j0; j < j1; ++j) {
-        const float* k = kb + (j - t0) * hd;
+        const E* k = kb + (j - t0) * hd;
         float d = 0;
-        for (int64_t i = 0; i < hd; ++i) d += q[i] * k[i];
+        for (int64_t i = 0; i < hd; ++i) d += q[i] * as_f32(k[i]);
         s[j - t0] = d;
         mt = std::max(mt, d);
       }
@@ -86,14 +96,21 @@ void attn_chunk_scalar(const AttnChunk& c, float* m, float* l, float* acc, float
       for (int64_t j = j0; j < j1; ++j) {
         const float e = std::exp(s[j - t0] - mn);
         sum += e;
-        const float* v = vb + (j - t0) * hd;
-        for (int64_t i = 0; i < hd; ++i) o[i] += e * v[i];
+        const E* v = vb + (j - t0) * hd;
+        for (int64_t i = 0; i < hd; ++i) o[i] += e * as_f32(v[i]);
       }
       l[r] = l[r] * alpha + sum;
       m[r] = mn;
     }
     t0 = t1;
   }
+}
+
+}  // namespace
+
+void attn_chunk_scalar(const AttnChunk& c, float* m, float* l, float* acc, float* scratch) {
+  if (c.dtype == DType::kF16) return attn_chunk_scalar_t<uint16_t>(c, m, l, acc, scratch);
+  attn_chunk_scalar_t<float>(c, m, l, acc, scratch);
 }
 
 }  // namespace detail
