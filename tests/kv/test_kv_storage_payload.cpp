@@ -10,7 +10,7 @@ namespace kvs::kv {
 namespace {
 
 TEST(KvStoragePayload, LayoutIsPerLayerKThenVAndRoundTrips) {
-  KvStorage s(/*n_layer=*/3, /*n_blocks=*/4, /*block_size=*/2, /*n_kv_head=*/2, /*head_dim=*/3);
+  KvStorage s(/*n_layer=*/3, /*n_blocks=*/4, /*block_size=*/2, /*n_kv_head=*/2, /*head_dim=*/3, DType::kF32);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   for (int64_t l = 0; l < 3; ++l)

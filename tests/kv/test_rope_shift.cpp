@@ -246,7 +246,7 @@ TEST(RopeShift, SameBlockTableDisjointSlots) {
 // rotated at the new position with that layer's own table (one table for all would be wrong on one of them).
 TEST(RopeShift, PerLayerTablesRotateEachLayerWithItsOwnBase) {
   constexpr int64_t kLayers = 2, kBs = 4, kHd = 8;
-  KvStorage kv{kLayers, 8, kBs, 1, kHd};
+  KvStorage kv{kLayers, 8, kBs, 1, kHd, DType::kF32};
   const RopeTable local = kernels::make_rope_table(kHd, 10000.0), global = kernels::make_rope_table(kHd, 1e6);
   const std::vector<const RopeTable*> per_layer = {&local, &global};
   const std::vector<int32_t> src = {0, 1}, dst = {4, 5, 6};
