@@ -55,6 +55,7 @@ int run_generate(const GenerateArgs& a) {
     std::fprintf(stderr, "error: bad prompt: %s\n", ids.status().to_string().c_str());
     return 2;
   }
+  L.tokenizer->prepend_bos(ids.value());
   ThreadPool pool(a.threads > 0 ? a.threads : ThreadPool::default_threads());
   engine::GenerateOptions opts;
   opts.max_tokens = a.n;

@@ -115,6 +115,7 @@ ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req
     system_bytes += tokenizer.token_to_piece(tokenizer.bos()).size();
   }
   if (user_from) *user_from = system_bytes;
+  tokenizer.prepend_bos(ids);  // a BOS token has no text: the byte offsets above are unchanged
   if (ids.empty()) return invalid_request("The prompt is empty.", param);
   return ids;
 }

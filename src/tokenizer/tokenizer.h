@@ -53,6 +53,11 @@ class Tokenizer {
   int32_t bos() const { return vocab_.bos(); }
   int32_t eos() const { return vocab_.eos(); }
   bool add_bos() const { return vocab_.add_bos(); }
+  // Prompt ids as the model expects them: BOS in front when the vocab asks for it (tokenizer.ggml.add_bos_token,
+  // e.g. Gemma) and the ids do not start with it already (a chat template may render bos_token itself).
+  void prepend_bos(std::vector<int32_t>& ids) const {
+    if (add_bos() && vocab_.valid(bos()) && (ids.empty() || ids.front() != bos())) ids.insert(ids.begin(), bos());
+  }
   // End of generation: eos, eot/eom when set, and the control tokens <|im_end|>, <|endoftext|>, <|eot_id|>,
   // <|end|>, <end_of_turn> when present.
   bool is_eog(int32_t id) const;
