@@ -34,7 +34,8 @@ CONFIG = {
         {"name": "salted", "api_keys": [SALTED_KEY], "allow_cache_salt": True},
     ],
 }
-LOGPROB_TOL = 5e-3       # nats per token: kvshare f32 vs transformers float32 (logits agree to ~1e-4)
+LOGPROB_TOL = 2e-2       # nats per token: kvshare (f16 KV, the default) vs transformers float32; the logits agree
+                         # to ~1.5e-2 with f16 KV (tests/python/test_model_ref.py), ~1e-4 with f32 KV
 MEAN_LOGPROB_TOL = 2e-3  # the mean over a sequence (as tests/python/test_eval_small.py)
 BLOCK = 16
 

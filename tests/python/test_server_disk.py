@@ -6,6 +6,7 @@ skipped: the server starts, fails no request, and an exact repeat served from wh
 Segment layout checked here independently of the C++ code (python `xxhash`): a 64-byte header (magic
 "KVSSEG\\0\\1", version, model fingerprint at byte 16, xxh3_64 of bytes [0, 56) at byte 56), then records."""
 import json
+import re
 import pathlib
 import shutil
 import signal
@@ -40,13 +41,15 @@ def ask(srv, content, key=KEY, max_tokens=12, **share):
 
 
 def metrics(srv):
+    # kvshare_* samples by name; every sample carries a model_name label, other labels stay in the key
+    # (tier_hits_total{tier="disk"}).
     status, _, body = srv.request("GET", "/metrics", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
     assert status == 200
     out = {}
     for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name.removeprefix("kvshare_")] = float(value)
+        m = re.match(r'^kvshare_([a-z_]+)\{model_name="[^"]*",?([^}]*)\} (\S+)$', line)
+        if m:
+            out[m.group(1) + ("{" + m.group(2) + "}" if m.group(2) else "")] = float(m.group(3))
     return out
 
 
