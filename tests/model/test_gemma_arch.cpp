@@ -12,6 +12,7 @@
 
 #include "base/thread_pool.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace kvs::model {
 namespace {
@@ -95,6 +96,28 @@ TEST(GemmaArch, SlidingWindowChangesTheLogitsOfALongPrompt) {
   double max_diff = 0;
   for (int64_t i = 0; i < hp.n_vocab; ++i) max_diff = std::max(max_diff, std::fabs(double(windowed[i]) - unwindowed[i]));
   EXPECT_GT(max_diff, 1e-2) << "the sliding window has no effect on a prompt longer than it";
+}
+
+
+// Gemma's GGUF sets tokenizer.ggml.add_bos_token: prompts must start with <bos> (id 2 in the file), once, whether
+// or not a chat template already rendered it. (Without it the model degenerates: "France. The The The ...".)
+TEST(GemmaArch, PromptsGetBosOnceWhenTheVocabAsksForIt) {
+  auto m = load_gemma();
+  ASSERT_NE(m, nullptr);
+  auto t = tok::Tokenizer::from_gguf(m->file());
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  auto bos = m->file().get_int("tokenizer.ggml.bos_token_id");
+  ASSERT_TRUE(bos.is_ok());
+  ASSERT_TRUE((*t)->add_bos());
+  auto ids = (*t)->encode("The capital of France is", false);
+  ASSERT_TRUE(ids.is_ok());
+  ASSERT_NE(ids->front(), static_cast<int32_t>(bos.value()));
+  std::vector<int32_t> v = ids.value();
+  (*t)->prepend_bos(v);
+  ASSERT_EQ(v.size(), ids->size() + 1);
+  EXPECT_EQ(v.front(), static_cast<int32_t>(bos.value()));
+  (*t)->prepend_bos(v);  // already there: unchanged
+  EXPECT_EQ(v.size(), ids->size() + 1);
 }
 
 }  // namespace
