@@ -31,7 +31,34 @@ void semantic_counts(const align::EditScript& s, int32_t n_prompt, int64_t* init
   *candidates = cand;
 }
 
+// A semantic plan's cost from its own sets: recompute set + the top k of its candidates through every layer, the
+// other candidates' first-layer pass.
+double semantic_price(const ReusePlan& p, const PlanRequest& req, const PlannerConfig& cfg) {
+  const int64_t c = static_cast<int64_t>(p.deviation_candidates().size());
+  const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
+  return static_cast<double>(p.recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
+}
+
 }  // namespace
+
+// The plan of the option choose_mode() picks, with its predicted cost: *semantic (moved from) when semantic wins
+// (REQUIRES: semantic given whenever cost.semantic is), else the exact prefix or full plan.
+static ReusePlan pick_plan(ReusePlan* semantic, const CostEstimate& cost, const PlanRequest& req, const PlannerConfig& cfg) {
+  switch (choose_mode(cost, req.n_prompt, cfg)) {
+    case ReuseMode::kSemantic:
+      KVS_CHECK(semantic != nullptr);
+      semantic->predicted_cost = *cost.semantic;
+      return std::move(*semantic);
+    case ReuseMode::kPrefix: {
+      ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);
+      p.predicted_cost = cost.prefix;
+      return p;
+    }
+    case ReuseMode::kFull:
+      break;
+  }
+  return full_plan(req.n_prompt);
+}
 
 Status PlannerConfig::validate() const {
   if (!in_unit(recompute_ratio)) return invalid_argument("recompute_ratio must be in [0, 1]");
@@ -80,38 +107,15 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg) {
     return invalid_argument("semantic candidate's script is for another prompt length");
 
   const CostEstimate cost = estimate_costs(req, cfg);
-  switch (choose_mode(cost, req.n_prompt, cfg)) {
-    case ReuseMode::kSemantic: {
-      auto p = semantic_plan(req.n_prompt, req.semantic->donor_id, req.semantic->script);
-      if (!p.is_ok()) return p.status();
-      p->predicted_cost = *cost.semantic;
-      if (cfg.edit_window == 0 && cfg.edit_tail == 0) return p;
-      add_edit_aware(*p, cfg.edit_window, cfg.edit_tail);
-      // Priced again from the plan's own sets: the edit-aware rows may make an exact option cheaper.
-      const int64_t c = static_cast<int64_t>(p->deviation_candidates().size());
-      const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
-      CostEstimate again = cost;
-      again.semantic = static_cast<double>(p->recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
-      if (choose_mode(again, req.n_prompt, cfg) == ReuseMode::kSemantic) {
-        p->predicted_cost = *again.semantic;
-        return p;
-      }
-      if (again.prefix < again.full) {
-        ReusePlan q = prefix_plan(req.n_prompt, req.prefix_hit);
-        q.predicted_cost = again.prefix;
-        return q;
-      }
-      return full_plan(req.n_prompt);
-    }
-    case ReuseMode::kPrefix: {
-      ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);
-      p.predicted_cost = cost.prefix;
-      return p;
-    }
-    case ReuseMode::kFull:
-      break;
-  }
-  return full_plan(req.n_prompt);
+  if (choose_mode(cost, req.n_prompt, cfg) != ReuseMode::kSemantic) return pick_plan(nullptr, cost, req, cfg);
+  auto p = semantic_plan(req.n_prompt, req.semantic->donor_id, req.semantic->script);
+  if (!p.is_ok()) return p.status();
+  if (cfg.edit_window == 0 && cfg.edit_tail == 0) return pick_plan(&p.value(), cost, req, cfg);
+  add_edit_aware(*p, cfg.edit_window, cfg.edit_tail);
+  // Priced again from the plan's own sets: the edit-aware rows may make an exact option cheaper.
+  CostEstimate again = cost;
+  again.semantic = semantic_price(*p, req, cfg);
+  return pick_plan(&p.value(), again, req, cfg);
 }
 
 Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const PlannerConfig& cfg) {
@@ -120,25 +124,11 @@ Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const P
     return invalid_argument("plan_ready needs a semantic plan of the request's prompt");
   if (req.prefix_hit < 0 || req.prefix_hit > req.n_prompt) return invalid_argument("prefix_hit out of [0, n_prompt]");
   add_edit_aware(semantic, cfg.edit_window, cfg.edit_tail);
-  const int64_t c = static_cast<int64_t>(semantic.deviation_candidates().size());
-  const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
   CostEstimate cost;
   cost.full = req.n_prompt;
   cost.prefix = req.n_prompt - std::min(req.prefix_hit, req.n_prompt - 1);
-  cost.semantic = static_cast<double>(semantic.recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
-  switch (choose_mode(cost, req.n_prompt, cfg)) {
-    case ReuseMode::kSemantic:
-      semantic.predicted_cost = *cost.semantic;
-      return semantic;
-    case ReuseMode::kPrefix: {
-      ReusePlan p = prefix_plan(req.n_prompt, req.prefix_hit);
-      p.predicted_cost = cost.prefix;
-      return p;
-    }
-    case ReuseMode::kFull:
-      break;
-  }
-  return full_plan(req.n_prompt);
+  cost.semantic = semantic_price(semantic, req, cfg);
+  return pick_plan(&semantic, cost, req, cfg);
 }
 
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
