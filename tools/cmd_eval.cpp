@@ -3,7 +3,8 @@
 //   kvshare eval --workload rag|paraphrase|growing [--split all|tune|test] [--n 200] [--max-tokens 48]
 //                [--modes full,prefix,semantic,naive,response-cache] [--sweep|--no-sweep] [--sweep-r 0,5,...]
 //                [--deviation kv|attn-v]   (modes may also name semantic-attn: semantic with attn-v)
-//                [--out DIR] [--model PATH] [--embedder PATH] [--data PATH] [--threads N] [--kv-mib MiB]
+//                [--out DIR] [--model PATH] [--chat-template FILE] [--embedder PATH] [--data PATH] [--threads N]
+//                [--kv-mib MiB]
 //       writes DIR/eval_<workload>.{json,md} and PNG plots, prints the Markdown tables to stdout; progress on
 //       stderr. After the modes ran, every answer is teacher-forced under the exact model (f32; a second f32
 //       copy of the model is loaded when --precision is not f32) for the fidelity table (src/eval/runner.h).
@@ -48,7 +49,7 @@ struct EvalArgs {
   int edit_window = 2, edit_tail = 6, repair_rows = 64;
   std::string split = "all";
   std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
-  std::string out = "eval_out", model, embedder, data, metrics_only;
+  std::string out = "eval_out", model, embedder, data, metrics_only, chat_template;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
   std::string rag_passages = "1";  // rag: passages per prompt, "K" or "MIN-MAX"
   int64_t kv_mib = 1024;
@@ -217,6 +218,13 @@ int run_eval(const EvalArgs& a) {
   if (need_embedder && !load_embedder(a.embedder, &embedder_path, &embedder)) return 1;
 
   eval::RunnerConfig rc;
+  bool template_ok = true;
+  rc.chat_template = load_chat_template_or_report(L.model->file(), *L.tokenizer, a.chat_template, &template_ok);
+  if (!template_ok) return 2;
+  if (!rc.chat_template) {
+    std::fprintf(stderr, "error: the model has no chat template (tokenizer.chat_template); pass --chat-template FILE\n");
+    return 2;
+  }
   rc.max_tokens = a.max_tokens;
   rc.n_threads = a.threads;
   rc.kv_cache_mib = a.kv_mib;
@@ -298,6 +306,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--precision", a->precision, "Matmul precision: f32 (default, exact) | mixed (float q/k/v and head, int8 rest) | int8 (fastest)")
       ->check(CLI::IsMember({"int8", "mixed", "f32"}));
   sub->add_option("-m,--model", a->model, "GGUF model file (default: the SmolLM2 model under models/)");
+  sub->add_option("--chat-template", a->chat_template,
+                  "Jinja chat template file the prompts are rendered with (default: the model's tokenizer.chat_template)");
   sub->add_option("--embedder", a->embedder, "Embedder GGUF (default: $KVS_EMBEDDER, then models/)");
   sub->add_option("--data", a->data, std::string("Evaluation data (default: ") + kDefaultData + ")");
   sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);

@@ -174,20 +174,25 @@ Runner::Runner(const model::Model& model, const tok::Tokenizer& tokenizer, const
     : model_(model), tok_(tokenizer), embedder_(embedder), cfg_(std::move(cfg)), progress_(progress) {}
 
 Result<std::vector<std::vector<int32_t>>> Runner::tokenize_prompts(const std::vector<EvalRequest>& requests) const {
-  auto src = model_.file().get_string("tokenizer.chat_template");
-  if (!src.is_ok()) return unsupported("the model has no chat template (tokenizer.chat_template)");
-  auto tmpl = tok::ChatTemplate::create(src.value(), tok::chat_specials(tok_));
-  if (!tmpl.is_ok()) return tmpl.status();
+  std::shared_ptr<const tok::ChatTemplate> tmpl = cfg_.chat_template;
+  if (!tmpl) {
+    auto src = model_.file().get_string("tokenizer.chat_template");
+    if (!src.is_ok())
+      return unsupported("the model has no chat template (tokenizer.chat_template); pass --chat-template FILE");
+    auto t = tok::ChatTemplate::create(src.value(), tok::chat_specials(tok_));
+    if (!t.is_ok()) return t.status();
+    tmpl = std::make_shared<const tok::ChatTemplate>(std::move(t).value());
+  }
   std::vector<std::vector<int32_t>> out;
   for (const auto& r : requests) {
-    auto text = tmpl.value().apply(r.messages, /*add_generation_prompt=*/true);
+    auto text = tmpl->apply(r.messages, /*add_generation_prompt=*/true);
     if (!text.is_ok()) return text.status();
     // Contents are MedQuAD text with no control tokens, so encoding the whole prompt with special parsing gives
     // the server's ids (server/prompt.h).
     auto ids = tok_.encode(text.value(), /*parse_special=*/true);
     if (!ids.is_ok()) return ids.status();
-    std::vector<int32_t> p;
-    if (tok_.add_bos() && tok_.bos() >= 0) p.push_back(tok_.bos());
+    std::vector<int32_t> p;  // BOS once: a template that renders bos_token itself (Gemma's) already has it
+    if (tok_.add_bos() && tok_.bos() >= 0 && (ids->empty() || ids->front() != tok_.bos())) p.push_back(tok_.bos());
     p.insert(p.end(), ids->begin(), ids->end());
     out.push_back(std::move(p));
   }

@@ -65,6 +65,7 @@
 //                   of requests with lead >= k, for k in {1, 4, 16, 32, 64}, k <= max_tokens.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,7 @@
 #include "model/model.h"
 #include "share/embedder/embedder.h"
 #include "share/planner.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::eval {
@@ -116,6 +118,8 @@ struct RunnerConfig {
   double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
+  // The template prompts are rendered with (--chat-template); nullptr: the model's tokenizer.chat_template.
+  std::shared_ptr<const tok::ChatTemplate> chat_template;
 };
 
 struct RequestOutcome {

@@ -89,7 +89,9 @@ ApiResult<std::vector<int32_t>> build_prompt_tokens(const CompletionRequest& req
     return std::nullopt;
   };
   if (req.kind == ApiKind::kChat) {
-    if (!chat_template) return internal_error("the model has no chat template (tokenizer.chat_template)");
+    if (!chat_template)  // the model's fault, not a server fault: a 400 the client can act on (use completions)
+      return invalid_request("this model has no chat template (tokenizer.chat_template): use /v1/completions, or "
+                             "start the server with --chat-template FILE", "messages");
     auto pieces = render_chat_pieces(*chat_template, req.messages);
     if (!pieces.is_ok()) {
       const Status& s = pieces.status();

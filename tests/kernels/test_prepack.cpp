@@ -32,6 +32,21 @@ std::vector<uint8_t> block_weights(DType t, int64_t n, int64_t k, uint32_t seed)
   return w;
 }
 
+// n rows of k elements of Q4_K (k % 256 == 0): random quants and 6-bit scales/mins, small f16 d and dmin.
+std::vector<uint8_t> q4k_weights(int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  const int64_t rb = dtype_row_bytes(DType::kQ4_K, k);
+  std::vector<uint8_t> w(static_cast<size_t>(n * rb));
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  for (int64_t off = 0; off < n * rb; off += 144) {
+    const uint16_t d = fp32_to_fp16(0.002f * u(rng) + 0.0005f), dmin = fp32_to_fp16(0.003f * u(rng));
+    std::memcpy(w.data() + off, &d, 2);
+    std::memcpy(w.data() + off + 2, &dmin, 2);
+  }
+  return w;
+}
+
 TEST(Prepack, RegisteredWeightsGiveTheSameBits) {
   ThreadPool pool(2);
   // The registry is process-wide: models other tests of this process loaded keep their packed copies.
@@ -39,9 +54,10 @@ TEST(Prepack, RegisteredWeightsGiveTheSameBits) {
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!isa_supported(isa)) continue;
     ScopedIsa scoped(isa);
-    for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
-      const int64_t n = 77, k = 320;  // a partial last panel; 10 blocks per row
-      const std::vector<uint8_t> fresh = block_weights(t, n, k, 5);
+    for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K}) {
+      // a partial last panel; 10 blocks per row (16 for Q4_K: whole super-blocks of 256)
+      const int64_t n = 77, k = t == DType::kQ4_K ? 512 : 320;
+      const std::vector<uint8_t> fresh = t == DType::kQ4_K ? q4k_weights(n, k, 5) : block_weights(t, n, k, 5);
       std::vector<uint8_t> fixed = fresh;  // the registered copy (same bytes)
       std::mt19937 rng(9);
       std::normal_distribution<float> nd;
@@ -57,7 +73,7 @@ TEST(Prepack, RegisteredWeightsGiveTheSameBits) {
           const size_t made = prepacked_bytes();
           matmul(fixed.data(), t, n, k, x.data(), m, y1.data(), n, &pool, opt);  // reuses the copy
           EXPECT_EQ(made, prepacked_bytes());
-          // AVX-512 packs block-32 types once (the float path for m >= 32 dequantises W instead).
+          // AVX-512 packs these types once (the float path for m >= 32 dequantises W instead).
           if (isa == Isa::kAvx512 && (int8 || m < 32)) EXPECT_GT(made, base) << dtype_name(t) << " m " << m;
           release_immutable_weights(fixed.data());
           EXPECT_EQ(base, prepacked_bytes());

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 KVS_BIN = pathlib.Path(os.environ.get("KVS_BIN", ROOT / "build" / "kvshare"))
 KVS_MODEL = pathlib.Path(os.environ.get("KVS_MODEL", ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
 # Gemma 3 270M (SentencePiece tokenizer; no chat template in its GGUF): tokenizer and chat-template tests.
-KVS_GEMMA_MODEL = pathlib.Path(os.environ.get("KVS_GEMMA_MODEL", ROOT / "models" / "gemma-3-270m-Q4_K_M.gguf"))
+KVS_GEMMA_MODEL = pathlib.Path(os.environ.get("KVS_GEMMA_MODEL", ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"))
 
 
 def _require_files():
@@ -35,7 +35,7 @@ def kvs_model():
 @pytest.fixture(scope="session")
 def gemma_model():
     if not KVS_GEMMA_MODEL.exists():
-        pytest.fail(f"Gemma model not found at {KVS_GEMMA_MODEL}: set KVS_GEMMA_MODEL or fetch gemma-3-270m-Q4_K_M.gguf "
+        pytest.fail(f"Gemma model not found at {KVS_GEMMA_MODEL}: set KVS_GEMMA_MODEL or fetch gemma-3-270m-q4_k_m.gguf "
                     "into models/")
     return KVS_GEMMA_MODEL
 

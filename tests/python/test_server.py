@@ -53,9 +53,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp_path, config=None, extra_args=(), name="server"):
+    def __init__(self, tmp_path, config=None, extra_args=(), name="server", model=None):
         self.port = free_port()
-        args = [str(KVS_BIN), "serve", "--port", str(self.port), "--model", str(KVS_MODEL), "--kv-cache-mib",
+        args = [str(KVS_BIN), "serve", "--port", str(self.port), "--model", str(model or KVS_MODEL), "--kv-cache-mib",
                 str(KV_MIB), "--threads", THREADS, *extra_args]
         if config is not None:
             cfg = tmp_path / f"{name}.json"

@@ -8,7 +8,8 @@
 //   micro-kernel: 6 X rows x 32 columns; per block 8 k-groups x 12 vpdpbusd into int32 accumulators, then per row
 //   and half: (int - offset*qsum) -> float, times d_w*d_x, plus mn*s_x, into float accumulators.
 //   Q4_0 / Q4_1 / Q8_0 panels are packed straight from the GGUF blocks with 16-lane gathers; the other types via
-//   ref::unpack_row_u8 into scratch first.
+//   ref::unpack_row_u8 into scratch first. Registered (immutable) Q4_0/Q4_1/Q5_0/Q8_0/Q4_K matrices are read from
+//   their pre-packed copy instead (prepack_q8a: no gathers, no per-call unpack).
 // float path (gemm_f32): the panel is dequantised (bit-exact) and transposed to [k][32] floats; micro-kernel
 //   12 X rows x 32 columns of FMAs with X broadcast from memory.
 // GCC 12 warns (falsely) about the `__Y = __Y` idiom inside its own AVX-512 intrinsic headers.
@@ -56,10 +57,22 @@ inline __m512 f16x16_hi(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi1
 //   Q4_0 / Q4_1: nib[(t * 2 + h) * 64 + 4 * c + e] = GGUF byte 4t+e of column 16h+c (low nibble: group t, high
 //                nibble: group 4 + t, exactly as the gathers below see it); then d[32], mn[32] as f16 (640 B)
 //   Q8_0:        the panel's u8 block as packed below (1024 B), then d[32] as f16 (1088 B)
-// The scales are f16 in the GGUF blocks, so keeping them f16 is exact (checked when packing) and decode, which
-// streams these records from memory once per token, reads 0.625 B per Q4 weight instead of 0.75.
+//   Q5_0:        nib as Q4_0 (low 4 bits of each u8 weight), then hb[16] u64 masks: bit i of hb[g * 2 + h] = bit 4
+//                of byte i of the panel vector (group g, half h); then d[32] as f16 (704 B: 0.6875 B per weight,
+//                as the GGUF block)
+//   Q4_K:        nib as Q4_1; then d[32], mn[32] as f32 (the sub-block products dd*sc and -(dmin*m) are not f16
+//                values) (768 B)
+// The block-32 scales are f16 in the GGUF blocks, so keeping them f16 is exact (checked when packing) and decode,
+// which streams these records from memory once per token, reads 0.625 B per Q4 weight instead of 0.75.
 int64_t prepack_record(DType t) {
-  return t == DType::kQ8_0 ? 1088 : (t == DType::kQ4_0 || t == DType::kQ4_1) ? 640 : 0;
+  switch (t) {
+    case DType::kQ8_0: return 1088;
+    case DType::kQ4_0:
+    case DType::kQ4_1: return 640;
+    case DType::kQ5_0: return 704;
+    case DType::kQ4_K: return 768;
+    default: return 0;
+  }
 }
 
 // dst (32) = the 32 f16 values at src (exact).
@@ -94,12 +107,32 @@ void unpack_prepacked(const WView& w, int64_t j, int64_t b0, int64_t b1, const P
       f16x32_to_f32(r + 1024, pp.d + lb * 32);
       continue;
     }
+    if (w.type == DType::kQ5_0) {
+      const __m512i x10 = _mm512_set1_epi8(0x10);
+      for (int t = 0; t < 4; ++t)
+        for (int h = 0; h < 2; ++h) {
+          const __m512i v = _mm512_load_si512(r + (t * 2 + h) * 64);
+          uint64_t mlo, mhi;
+          std::memcpy(&mlo, r + 512 + (t * 2 + h) * 8, 8);
+          std::memcpy(&mhi, r + 512 + ((4 + t) * 2 + h) * 8, 8);
+          const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+          _mm512_store_si512(qb + t * 128 + h * 64, _mm512_mask_add_epi8(lo, _cvtu64_mask64(mlo), lo, x10));
+          _mm512_store_si512(qb + (4 + t) * 128 + h * 64, _mm512_mask_add_epi8(hi, _cvtu64_mask64(mhi), hi, x10));
+        }
+      f16x32_to_f32(r + 640, pp.d + lb * 32);
+      continue;
+    }
     for (int t = 0; t < 4; ++t)
       for (int h = 0; h < 2; ++h) {
         const __m512i v = _mm512_load_si512(r + (t * 2 + h) * 64);
         _mm512_store_si512(qb + t * 128 + h * 64, _mm512_and_si512(v, m4));
         _mm512_store_si512(qb + (4 + t) * 128 + h * 64, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4));
       }
+    if (w.type == DType::kQ4_K) {
+      std::memcpy(pp.d + lb * 32, r + 512, 128);
+      std::memcpy(pp.mn + lb * 32, r + 640, 128);
+      continue;
+    }
     f16x32_to_f32(r + 512, pp.d + lb * 32);
     if (w.type == DType::kQ4_1) f16x32_to_f32(r + 576, pp.mn + lb * 32);
   }
@@ -418,12 +451,14 @@ size_t prepack_bytes(DType t, int64_t n, int64_t k) {
 void prepack_q8a(const WView& w, int64_t n, uint8_t* out) {
   const int64_t nb = w.k / 32, rec = prepack_record(w.type);
   KVS_CHECK(rec > 0 && w.packed == nullptr);
-  std::vector<uint8_t> buf(static_cast<size_t>(nb * (1024 + 256) + 64));
+  // panel (nb * 1024 u8 + 2 * nb * 32 floats), then the generic packer's tmp (32 x k u8 + 2 * 32 x nb floats)
+  std::vector<uint8_t> buf(static_cast<size_t>(nb * (1024 + 256) * 2 + 64));
   uint8_t* s = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
   Panel pp{s, reinterpret_cast<float*>(s + nb * 1024), reinterpret_cast<float*>(s + nb * 1024) + nb * 32};
+  uint8_t* tmp = reinterpret_cast<uint8_t*>(pp.mn + nb * 32);
   for (int64_t j = 0; j < n; j += kPanel) {
     const int ncols = static_cast<int>(std::min<int64_t>(kPanel, n - j));
-    pack_q8a_panel(w, j, ncols, 0, nb, pp, nullptr);
+    pack_q8a_panel(w, j, ncols, 0, nb, pp, tmp);
     uint8_t* dst = out + (j / kPanel) * nb * rec;
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* r = dst + b * rec;
@@ -436,8 +471,22 @@ void prepack_q8a(const WView& w, int64_t n, uint8_t* out) {
       for (int t = 0; t < 4; ++t)
         for (int h = 0; h < 2; ++h)
           for (int i = 0; i < 64; ++i)
-            r[(t * 2 + h) * 64 + i] =
-                static_cast<uint8_t>(qb[t * 128 + h * 64 + i] | (qb[(4 + t) * 128 + h * 64 + i] << 4));
+            r[(t * 2 + h) * 64 + i] = static_cast<uint8_t>((qb[t * 128 + h * 64 + i] & 0xF) |
+                                                           ((qb[(4 + t) * 128 + h * 64 + i] & 0xF) << 4));
+      if (w.type == DType::kQ5_0) {
+        for (int v = 0; v < 16; ++v) {
+          const __mmask64 hb = _mm512_test_epi8_mask(_mm512_load_si512(qb + v * 64), _mm512_set1_epi8(0x10));
+          const uint64_t bits = _cvtmask64_u64(hb);
+          std::memcpy(r + 512 + v * 8, &bits, 8);
+        }
+        f32x32_to_f16_exact(pp.d + b * 32, r + 640);
+        continue;
+      }
+      if (w.type == DType::kQ4_K) {
+        std::memcpy(r + 512, pp.d + b * 32, 128);
+        std::memcpy(r + 640, pp.mn + b * 32, 128);
+        continue;
+      }
       f32x32_to_f16_exact(pp.d + b * 32, r + 512);
       if (w.type == DType::kQ4_1) {
         f32x32_to_f16_exact(pp.mn + b * 32, r + 576);
@@ -455,7 +504,9 @@ void gemm_q8a(const WView& w, int64_t j0, int64_t j1, const QActs& x, int64_t r0
   Panel pp{s, reinterpret_cast<float*>(s + nb * 1024), reinterpret_cast<float*>(s + nb * 1024) + nb * 32};
   uint8_t* tmp = reinterpret_cast<uint8_t*>(pp.mn + nb * 32);
   const int off = detail::u8_offset(w.type);
-  const bool fast = w.type == DType::kQ4_0 || w.type == DType::kQ4_1 || w.type == DType::kQ8_0;
+  // Pre-packed matrices unpack any block range; the generic packer (Q5_0/Q5_1/Q4_K unregistered) whole rows.
+  const bool fast =
+      w.packed != nullptr || w.type == DType::kQ4_0 || w.type == DType::kQ4_1 || w.type == DType::kQ8_0;
   // k chunks (small m: 8 blocks = 8 KiB of packed panel + 2 KiB of scales, L1-resident; large m: 32 blocks, fewer
   // accumulator reloads); whole rows for the generic packer. Chunking does not change the results (kernel_q8a).
   const int64_t nbc_max = fast ? (r1 - r0 <= 64 ? 8 : 32) : nb;
@@ -484,7 +535,8 @@ void gemm_f32(const WView& w, int64_t j0, int64_t j1, const float* x, int64_t r0
     Panel pp{s, reinterpret_cast<float*>(s + nb * 1024), reinterpret_cast<float*>(s + nb * 1024) + nb * 32};
     uint8_t* tmp = reinterpret_cast<uint8_t*>(pp.mn + nb * 32);
     const int off = detail::u8_offset(w.type);
-    const bool fast = w.type == DType::kQ4_0 || w.type == DType::kQ4_1 || w.type == DType::kQ8_0;
+    const bool fast =
+        w.packed != nullptr || w.type == DType::kQ4_0 || w.type == DType::kQ4_1 || w.type == DType::kQ8_0;
     const int64_t nbc_max = fast ? 8 : nb;
     for (int64_t j = j0; j < j1; j += kPanel) {
       const int ncols = static_cast<int>(std::min<int64_t>(kPanel, j1 - j));
