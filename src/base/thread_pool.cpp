@@ -13,7 +13,9 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_.store(true);
-    generation_.fetch_add(1);
+    const uint64_t gen = (generation_.load() >> 1) + 1;
+    claim_.store(gen << 32);
+    generation_.store(gen << 1);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -40,8 +42,34 @@ void ThreadPool::worker_loop(int ith) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    (*job_)(ith, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (seen & 1) {
+      run_chunks(seen >> 1);
+    } else {
+      (*job_.load(std::memory_order_acquire))(ith, n_threads_);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void ThreadPool::publish(bool chunks) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const uint64_t gen = (generation_.load(std::memory_order_relaxed) >> 1) + 1;
+  claim_.store(gen << 32, std::memory_order_release);
+  generation_.store(gen << 1 | (chunks ? 1 : 0), std::memory_order_release);
+}
+
+void ThreadPool::run_chunks(uint64_t gen) {
+  const uint64_t tag = gen << 32;
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((c & ~uint64_t{0xFFFFFFFF}) != tag) return;  // a newer job
+    const int64_t i = static_cast<int64_t>(c & 0xFFFFFFFF);
+    if (i >= chunk_n_.load(std::memory_order_acquire)) return;
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // Chunk i of this generation is ours: the owner waits for it, so the job stays valid until we finish.
+    (*chunk_fn_.load(std::memory_order_acquire))(i);
+    chunks_done_.fetch_add(1, std::memory_order_acq_rel);
+    c = claim_.load(std::memory_order_acquire);
   }
 }
 
@@ -50,12 +78,9 @@ void ThreadPool::parallel_for(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
-  job_ = &fn;
+  job_.store(&fn, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1, std::memory_order_release);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-  }
+  publish(false);
   cv_.notify_all();
   fn(0, n_threads_);
   // Spin briefly, then yield: on a loaded machine a descheduled worker needs this core to finish.
@@ -63,7 +88,24 @@ void ThreadPool::parallel_for(const std::function<void(int, int)>& fn) {
     if (spins < 4000) _mm_pause();
     else std::this_thread::yield();
   }
-  job_ = nullptr;
+}
+
+void ThreadPool::parallel_chunks(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n_threads_ == 1 || n == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  chunk_fn_.store(&fn, std::memory_order_relaxed);
+  chunk_n_.store(n, std::memory_order_relaxed);
+  chunks_done_.store(0, std::memory_order_relaxed);
+  publish(true);
+  cv_.notify_all();
+  run_chunks(generation_.load(std::memory_order_relaxed) >> 1);
+  for (int spins = 0; chunks_done_.load(std::memory_order_acquire) != n; ++spins) {
+    if (spins < 4000) _mm_pause();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadPool::parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

@@ -1,7 +1,10 @@
 // ThreadPool: a fixed set of workers for data-parallel loops (ggml style).
 // Invariants: parallel_for runs fn(thread_index, n_threads) exactly once per thread index in [0, n_threads)
-// and returns only after all calls finished; calls are not reentrant (one parallel_for at a time, from the
-// owner thread). Workers spin briefly between jobs (decode issues hundreds of small jobs per token), then sleep.
+// and returns only after all calls finished; parallel_chunks runs fn(i) exactly once for every i in [0, n), on
+// whichever threads claim i first, and returns once all n calls finished (a worker that has not claimed anything
+// yet is not waited for: on a loaded machine a descheduled worker costs its chunks, never a whole time slice per
+// call). Calls are not reentrant (one at a time, from the owner thread). Workers spin briefly between jobs (decode
+// issues hundreds of small jobs per token), then sleep.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -25,15 +28,29 @@ class ThreadPool {
   void parallel_for(const std::function<void(int ith, int nth)>& fn);
   // Splits [0, n) into contiguous chunks of `grain` multiples and runs fn(begin, end) on each thread.
   void parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+  // Runs fn(i) for every i in [0, n), handing the indices out dynamically (REQUIRES: n < 2^32). fn must not
+  // depend on which thread runs it except through thread-local scratch.
+  void parallel_chunks(int64_t n, const std::function<void(int64_t i)>& fn);
 
   static int default_threads();  // hardware concurrency, at least 1
 
  private:
   void worker_loop(int ith);
+  void publish(bool chunks);
+  // Claims and runs chunks of generation `gen` until none is left (or the generation has moved on).
+  void run_chunks(uint64_t gen);
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  const std::function<void(int, int)>* job_ = nullptr;
+  // The current job: parallel_for's fn (every thread runs it; pending_ counts the workers still in it), or
+  // parallel_chunks' fn over [0, chunk_n_). generation_ = (job number << 1) | 1 for a chunk job (one atomic, so a
+  // worker never pairs one job's number with another's kind). claim_ = (job number << 32) | next unclaimed chunk:
+  // a worker that read an old job number fails its claim and never touches a newer job's fn.
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<const std::function<void(int64_t)>*> chunk_fn_{nullptr};
+  std::atomic<int64_t> chunk_n_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> chunks_done_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};

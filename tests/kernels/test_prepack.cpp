@@ -3,6 +3,7 @@
 // precision; copies are made once per matrix and freed on release.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -54,14 +55,17 @@ TEST(Prepack, RegisteredWeightsGiveTheSameBits) {
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!isa_supported(isa)) continue;
     ScopedIsa scoped(isa);
+    // n = 77: a partial last panel; k = 320 / 576: 10 / 18 blocks per row (512 / 768 for Q4_K: whole super-blocks
+    // of 256). m covers the decode kernels' row groups (8 rows and every remainder), the small-m float path's bound
+    // (< 32) and the GEMM above it.
     for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K}) {
-      // a partial last panel; 10 blocks per row (16 for Q4_K: whole super-blocks of 256)
-      const int64_t n = 77, k = t == DType::kQ4_K ? 512 : 320;
+     for (int64_t kk : {320, 576}) {
+      const int64_t n = 77, k = t == DType::kQ4_K ? (kk == 320 ? 512 : 768) : kk;
       const std::vector<uint8_t> fresh = t == DType::kQ4_K ? q4k_weights(n, k, 5) : block_weights(t, n, k, 5);
       std::vector<uint8_t> fixed = fresh;  // the registered copy (same bytes)
       std::mt19937 rng(9);
       std::normal_distribution<float> nd;
-      for (int64_t m : {1, 3, 7, 40}) {
+      for (int64_t m : {1, 2, 3, 7, 8, 9, 15, 17, 31, 40}) {
         std::vector<float> x(m * k), y0(m * n), y1(m * n);
         for (float& v : x) v = nd(rng);
         for (bool int8 : {false, true}) {
@@ -78,9 +82,17 @@ TEST(Prepack, RegisteredWeightsGiveTheSameBits) {
           release_immutable_weights(fixed.data());
           EXPECT_EQ(base, prepacked_bytes());
           EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)))
-              << isa_name(isa) << " " << dtype_name(t) << " m " << m << " int8 " << int8;
+              << isa_name(isa) << " " << dtype_name(t) << " k " << k << " m " << m << " int8 " << int8;
+          if (int8) continue;
+          // The float path against the double-precision scalar reference (fp32 rounding only).
+          std::vector<float> yr(m * n);
+          ref::matmul(fixed.data(), t, n, k, x.data(), m, yr.data(), n);
+          for (size_t i = 0; i < yr.size(); ++i)
+            ASSERT_NEAR(y1[i], yr[i], 1e-4f * (1.0f + std::abs(yr[i])))
+                << isa_name(isa) << " " << dtype_name(t) << " k " << k << " m " << m << " at " << i;
         }
       }
+     }
     }
   }
 }

@@ -209,10 +209,7 @@ void for_each_dynamic(int64_t n, ThreadPool* pool, F&& fn) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  std::atomic<int64_t> next{0};
-  pool->parallel_for([&](int, int) {
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
-  });
+  pool->parallel_chunks(n, [f = &fn](int64_t i) { (*f)(i); });
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "base/status.h"
 
+#include "kernels/cpu/gemv_avx512.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_internal.h"
 
@@ -530,6 +531,8 @@ void gemm_f32(const WView& w, int64_t j0, int64_t j1, const float* x, int64_t r0
   // Small m: from the u8 panel (cheap to pack), k in L1-sized chunks. Large m: dequantise the panel to fp32 once
   // and run the 12-row kernel. Both give bit-identical results (same weight values, same FMA order per output).
   if (detail::int8_capable(w.type) && r1 - r0 < 32) {
+    // Decode: straight from the pre-packed records when there are some (same bits, gemv_avx512.cpp).
+    if (gemm_f32_prepacked(w, j0, j1, x, r0, r1, y, ldy)) return;
     const int64_t nb = k / 32;
     uint8_t* s = static_cast<uint8_t*>(scratch);
     Panel pp{s, reinterpret_cast<float*>(s + nb * 1024), reinterpret_cast<float*>(s + nb * 1024) + nb * 32};

@@ -3,13 +3,13 @@
 //
 // Path: the packed GEMM for every m by default (MatmulOptions::batch_invariant: a row's result never depends on
 // the batch); the row kernels for small m otherwise, or when the ISA has no GEMM (scalar).
-// Work split (nth threads):
-//   row kernels: n is cut into nth contiguous ranges (multiples of 4 rows); every thread does
-//     all m rows of its range, so each W row is read from memory exactly once.
-//   GEMM: n is cut into panels of `gemm_panel` columns; threads form a grid tp x tr
-//     (tp = min(nth, panels)) over panel ranges and row ranges; each thread packs each of its panels once and
-//     runs it over its rows.
-//   OpenBLAS (float path, MatmulOptions::F32Gemm::kBlas): each thread dequantises its slice of W rows to fp32 and
+// Work split: every matmul of a call is cut into chunks (column ranges of whole units: GEMM panels, 4 rows of W
+// for the row kernels, 16 for OpenBLAS; and row ranges of X only when W has fewer panels than threads), all the
+// call's chunks go into one ThreadPool::parallel_chunks, and threads claim them dynamically. A chunk's outputs do
+// not depend on the chunking or on which thread runs it (per-output arithmetic is fixed), so results are the same
+// for any split. Each chunk streams a contiguous range of W (the GEMM packs each of its panels once and runs it
+// over its rows).
+//   OpenBLAS (float path, MatmulOptions::F32Gemm::kBlas): each chunk dequantises its slice of W rows to fp32 and
 //     calls a single-threaded cblas_sgemm on it (OpenBLAS's own threads are set to 1 so it cannot fight the pool).
 #include <algorithm>
 #include <cstdlib>
@@ -65,14 +65,6 @@ QBuffers& owner_qbuffers() {
   return b;
 }
 
-void run(ThreadPool* pool, const std::function<void(int, int)>& fn) {
-  if (pool == nullptr || pool->size() == 1) {
-    fn(0, 1);
-  } else {
-    pool->parallel_for(fn);
-  }
-}
-
 QActs quantize_acts(const KernelTable& t, const float* x, int64_t m, int64_t k, ThreadPool* pool) {
   const int64_t nb = k / 32;
   QBuffers& b = owner_qbuffers();
@@ -93,27 +85,6 @@ QActs quantize_acts(const KernelTable& t, const float* x, int64_t m, int64_t k, 
     rows(0, m);
   }
   return QActs{b.q.data(), b.d.data(), b.s.data(), b.qsum.data(), k};
-}
-
-// [j0, j1) of n for thread ith of nth, in multiples of `align`.
-void split(int64_t n, int64_t align, int ith, int nth, int64_t* j0, int64_t* j1) {
-  const int64_t units = (n + align - 1) / align;
-  *j0 = std::min(n, units * ith / nth * align);
-  *j1 = std::min(n, units * (ith + 1) / nth * align);
-}
-
-// Grid of threads over (panels, rows) for the GEMM paths.
-template <typename F>
-void gemm_grid(int64_t n, int64_t m, int64_t panel, int ith, int nth, F&& f) {
-  const int64_t panels = (n + panel - 1) / panel;
-  const int tp = static_cast<int>(std::min<int64_t>(nth, panels));
-  const int tr = nth / tp;
-  if (ith >= tp * tr) return;
-  const int ip = ith % tp, ir = ith / tp;
-  int64_t j0, j1, r0, r1;
-  split(n, panel, ip, tp, &j0, &j1);
-  split(m, 1, ir, tr, &r0, &r1);
-  if (j0 < j1 && r0 < r1) f(j0, j1, r0, r1);
 }
 
 void blas_set_single_threaded() {
@@ -230,42 +201,55 @@ Path choose_path(const KernelTable& t, DType wt, int64_t m, const MatmulOptions&
   return Path::kRowsF32;
 }
 
-// Thread ith's share of one job.
-void run_job(const KernelTable& t, const Job& jb, const QActs& qa, const float* x, int64_t m, int ith, int nth) {
-  const int64_t k = jb.w.k, n = jb.n;
+// One chunk: columns [j0, j1) of job jb over X rows [r0, r1).
+struct Chunk {
+  int32_t job;
+  int64_t j0, j1, r0, r1;
+};
+
+void run_chunk(const KernelTable& t, const Job& jb, const Chunk& c, const QActs& qa, const float* x) {
+  const int64_t k = jb.w.k, m = c.r1 - c.r0;
   const size_t scratch = detail::scratch_bytes(k);
-  int64_t j0, j1;
   switch (jb.path) {
     case Path::kGemmQ8:
-      gemm_grid(n, m, t.gemm_panel, ith, nth, [&](int64_t a0, int64_t a1, int64_t r0, int64_t r1) {
-        t.gemm_q8a(jb.w, a0, a1, qa, r0, r1, jb.y, jb.ldy, thread_scratch(scratch));
-      });
+      t.gemm_q8a(jb.w, c.j0, c.j1, qa, c.r0, c.r1, jb.y, jb.ldy, thread_scratch(scratch));
       return;
     case Path::kRowsQ8:
-      split(n, 4, ith, nth, &j0, &j1);
-      if (j0 < j1) t.rows_q8a(jb.w, j0, j1, qa, m, jb.y, jb.ldy, thread_scratch(scratch));
+      t.rows_q8a(jb.w, c.j0, c.j1, qa, m, jb.y, jb.ldy, thread_scratch(scratch));
       return;
     case Path::kGemmF32:
-      gemm_grid(n, m, t.gemm_panel, ith, nth, [&](int64_t a0, int64_t a1, int64_t r0, int64_t r1) {
-        t.gemm_f32(jb.w, a0, a1, x, r0, r1, jb.y, jb.ldy, thread_scratch(scratch));
-      });
+      t.gemm_f32(jb.w, c.j0, c.j1, x, c.r0, c.r1, jb.y, jb.ldy, thread_scratch(scratch));
       return;
     case Path::kRowsF32:
-      split(n, 4, ith, nth, &j0, &j1);
-      if (j0 < j1) t.rows_f32(jb.w, j0, j1, x, m, jb.y, jb.ldy, thread_scratch(scratch));
+      t.rows_f32(jb.w, c.j0, c.j1, x, m, jb.y, jb.ldy, thread_scratch(scratch));
       return;
     case Path::kBlas: {
-      split(n, 16, ith, nth, &j0, &j1);
-      if (j0 >= j1) return;
-      float* wf = thread_blas_buffer(static_cast<size_t>((j1 - j0) * k));
-      for (int64_t j = j0; j < j1; ++j) {
-        float* dst = wf + (j - j0) * k;
+      float* wf = thread_blas_buffer(static_cast<size_t>((c.j1 - c.j0) * k));
+      for (int64_t j = c.j0; j < c.j1; ++j) {
+        float* dst = wf + (j - c.j0) * k;
         if (!t.dequantize_row(jb.w.type, jb.w.row(j), dst, k)) ref::dequantize_row(jb.w.type, jb.w.row(j), dst, k);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(j1 - j0),
-                  static_cast<int>(k), 1.0f, x, static_cast<int>(k), wf, static_cast<int>(k), 0.0f, jb.y + j0,
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(c.j1 - c.j0),
+                  static_cast<int>(k), 1.0f, x, static_cast<int>(k), wf, static_cast<int>(k), 0.0f, jb.y + c.j0,
                   static_cast<int>(jb.ldy));
       return;
+    }
+  }
+}
+
+// Appends job i's chunks: column pieces of whole units (about 4 per thread, for balance when a thread is slow or
+// descheduled), and row pieces only when there are fewer units than threads (GEMM paths).
+void add_chunks(const KernelTable& t, const Job& jb, int32_t i, int64_t m, int nth, std::vector<Chunk>& out) {
+  const bool gemm = jb.path == Path::kGemmQ8 || jb.path == Path::kGemmF32;
+  const int64_t unit = gemm ? t.gemm_panel : jb.path == Path::kBlas ? 16 : 4;
+  const int64_t units = (jb.n + unit - 1) / unit;
+  const int64_t pc = std::min<int64_t>(units, jb.path == Path::kBlas ? nth : 4 * nth);
+  const int64_t rc = gemm && units < nth ? std::min<int64_t>(m, nth / units) : 1;
+  for (int64_t p = 0; p < pc; ++p) {
+    const int64_t j0 = std::min(jb.n, units * p / pc * unit), j1 = std::min(jb.n, units * (p + 1) / pc * unit);
+    for (int64_t r = 0; r < rc; ++r) {
+      const int64_t r0 = m * r / rc, r1 = m * (r + 1) / rc;
+      if (j0 < j1 && r0 < r1) out.push_back(Chunk{i, j0, j1, r0, r1});
     }
   }
 }
@@ -298,10 +282,27 @@ void matmul_many(std::span<const MatmulOut> outs, int64_t k, const float* x, int
   }
   const QActs qa = any_q8 ? quantize_acts(t, x, m, k, pool) : QActs{};
   if (any_blas) blas_set_single_threaded();
-  run(pool, [&](int ith, int nth) {
-    for (size_t i = 0; i < outs.size(); ++i)
-      if (jobs[i].n > 0) run_job(t, jobs[i], qa, x, m, ith, nth);
-  });
+  const int nth = pool ? pool->size() : 1;
+  thread_local std::vector<Chunk> chunks_buf;  // the owner thread's (workers only read it through `chunks`)
+  std::vector<Chunk>& chunks = chunks_buf;
+  chunks.clear();
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (jobs[i].n > 0) add_chunks(t, jobs[i], static_cast<int32_t>(i), m, nth, chunks);
+  struct Ctx {
+    const KernelTable& t;
+    const Job* jobs;
+    const Chunk* chunks;
+    const QActs& qa;
+    const float* x;
+  } ctx{t, jobs, chunks.data(), qa, x};
+  const std::function<void(int64_t)> fn = [c = &ctx](int64_t i) {  // one pointer: no allocation
+    run_chunk(c->t, c->jobs[c->chunks[i].job], c->chunks[i], c->qa, c->x);
+  };
+  if (pool == nullptr || nth == 1) {
+    for (size_t c = 0; c < chunks.size(); ++c) fn(static_cast<int64_t>(c));
+  } else {
+    pool->parallel_chunks(static_cast<int64_t>(chunks.size()), fn);
+  }
 }
 
 void matmul(const void* w, DType wt, int64_t n, int64_t k, const float* x, int64_t m, float* y, int64_t ldy,
