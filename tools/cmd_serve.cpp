@@ -64,6 +64,9 @@ struct ServeArgs {
   bool metrics_public = false;
   std::string disk_cache;       // --disk-cache DIR (empty: RAM only)
   double disk_cache_gib = 4.0;  // --disk-cache-gib
+  std::string redis;            // --redis URL / KVS_REDIS (empty: no Redis tier)
+  double redis_ttl_s = engine::EngineConfig{}.redis_ttl_s, redis_max_mib = engine::EngineConfig{}.redis_max_mib;
+  int redis_timeout_ms = engine::EngineConfig{}.redis_timeout_ms;
   // Which flags were given (they override the config file).
   bool host_set = false, port_set = false, kv_set = false, threads_set = false, batch_set = false, running_set = false,
        waiting_set = false;
@@ -238,6 +241,10 @@ int run_serve(const ServeArgs& a) {
   ec.background_repair_rows = a.background_repair_rows;
   ec.disk_cache_dir = a.disk_cache;
   ec.disk_cache_gib = a.disk_cache_gib;
+  ec.redis_url = a.redis;
+  ec.redis_ttl_s = a.redis_ttl_s;
+  ec.redis_max_mib = a.redis_max_mib;
+  ec.redis_timeout_ms = a.redis_timeout_ms;
   ec.fragments = a.fragments;
   for (const std::string& f : a.faults) {
     auto spec = engine::FaultSpec::parse(f);
@@ -255,6 +262,11 @@ int run_serve(const ServeArgs& a) {
   engine::Engine engine(*L.model, *L.tokenizer, ec, embedder.get());
   if (!engine.disk_status().is_ok()) {
     std::fprintf(stderr, "error: --disk-cache %s: %s\n", a.disk_cache.c_str(), engine.disk_status().message().c_str());
+    engine.shutdown(/*cancel_inflight=*/true);
+    return 1;
+  }
+  if (!engine.redis_status().is_ok()) {
+    std::fprintf(stderr, "error: --redis %s: %s\n", a.redis.c_str(), engine.redis_status().message().c_str());
     engine.shutdown(/*cancel_inflight=*/true);
     return 1;
   }
@@ -407,6 +419,17 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "read back when evicted from RAM or after a restart (default: RAM only)");
   sub->add_option("--disk-cache-gib", a->disk_cache_gib, "Disk tier budget in GiB, oldest segments deleted first (default 4)")
       ->check(CLI::Range(0.001, 1e6));
+  sub->add_option("--redis", a->redis,
+                  "Redis tier, redis://HOST:PORT[/DB]: donations are written there and shared with every instance "
+                  "on the same Redis (same model); Redis down: serving continues from local tiers (default: off)")
+      ->envname("KVS_REDIS");
+  sub->add_option("--redis-ttl", a->redis_ttl_s, "TTL in seconds of every key the Redis tier writes (default 86400)")
+      ->check(CLI::Range(1.0, 1e9));
+  sub->add_option("--redis-max-mib", a->redis_max_mib,
+                  "This instance's bytes in Redis, oldest keys deleted first (its own accounting; default 1024)")
+      ->check(CLI::Range(0.001, 1e9));
+  sub->add_option("--redis-timeout-ms", a->redis_timeout_ms, "Timeout of every Redis command (default 200)")
+      ->check(CLI::Range(1, 60000));
   sub->add_flag("--metrics-public", a->metrics_public,
                 "Serve /metrics without a key even when API keys are configured (default: operator key needed)");
   sub->callback([a, sub, &exit_code] {

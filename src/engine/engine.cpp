@@ -41,6 +41,10 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
   if (!disk_cache_dir.empty() && !(disk_cache_gib > 0)) return invalid_argument("disk_cache_gib must be positive");
   if (!disk_cache_dir.empty() && disk_segment_bytes == 0) return invalid_argument("disk_segment_bytes must be positive");
+  if (!redis_url.empty() && !(redis_ttl_s >= 1)) return invalid_argument("redis_ttl_s must be at least 1");
+  if (!redis_url.empty() && !(redis_max_mib > 0)) return invalid_argument("redis_max_mib must be positive");
+  if (!redis_url.empty() && (redis_timeout_ms < 1 || redis_timeout_ms > 60000))
+    return invalid_argument("redis_timeout_ms must be in [1, 60000]");
   // Layer 0's K/V depend only on the token and its position: every deviation there is 0, nothing to rank.
   if (blend_layer < 1 || blend_layer >= n_layer)
     return invalid_argument("blend_layer must be in [1, " + std::to_string(n_layer - 1) + "] for this model (got " +
@@ -84,6 +88,7 @@ Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const
     cfg_.semantic = false;
   }
   open_disk_tier();
+  open_redis_tier();
   pool_ = std::make_unique<ThreadPool>(cfg.n_threads > 0 ? cfg.n_threads : ThreadPool::default_threads());
   metrics_.update([&](MetricsSnapshot& s) {
     s.kv_blocks_total = kv_->pool().num_usable();
@@ -147,6 +152,7 @@ void Engine::shutdown(bool cancel_inflight) {
 MetricsSnapshot Engine::metrics() const {
   MetricsSnapshot s = metrics_.snapshot();
   add_disk_metrics(s);
+  add_redis_metrics(s);
   return s;
 }
 
@@ -325,6 +331,7 @@ void Engine::trace_step(std::span<const ScheduledRows> rows, double forward_ms) 
     t.prefill_rows += prompt_rows;
     t.decode_rows += r.take - prompt_rows;
   }
+  observe_prefill(t.prefill_rows, forward_ms);
   if (cfg_.on_step) cfg_.on_step(t);
 }
 

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "share/embedder/embedder.h"
 #include "share/planner.h"
 #include "store/disk_tier.h"
+#include "store/redis_tier.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvs::engine {
@@ -113,6 +115,13 @@ struct EngineConfig {
   double disk_cache_gib = 4.0;                   // segment bytes kept on disk (oldest segments deleted first)
   uint64_t disk_segment_bytes = uint64_t{64} << 20;
   bool disk_fsync = true;                        // fdatasync after each donation's records
+  // Redis tier (store/redis_tier.h, engine_tiers.cpp): with a URL (redis://HOST:PORT[/DB]) every donation is
+  // also written to Redis and announced there; donors other instances wrote join this engine's search, and
+  // their blocks are fetched when the cost model predicts fetching beats recomputing. Empty: no Redis.
+  std::string redis_url;
+  double redis_ttl_s = 86400;                    // TTL of every key written
+  double redis_max_mib = 1024;                   // this instance's bytes in Redis (oldest keys deleted first)
+  int32_t redis_timeout_ms = 200;                // per command (connect: half of it)
   // Test and benchmark seams (engine thread; keep them cheap).
   std::function<void(const StepTrace&)> on_step;  // after every forward
   std::vector<FaultSpec> faults;                // injected faults (see FaultSpec)
@@ -143,7 +152,10 @@ class Engine : private SchedulerHost {
   // Ok, or why the disk tier asked for by EngineConfig::disk_cache_dir could not be opened (the engine then
   // runs RAM only; the CLI refuses to serve).
   const Status& disk_status() const { return disk_status_; }
-  // Waits until every queued disk write is done (tests, shutdown). No-op without a disk tier.
+  // Ok, or why the Redis tier asked for by EngineConfig::redis_url could not be set up (a bad URL; a Redis
+  // that is down is not an error: the tier reconnects in the background).
+  const Status& redis_status() const { return redis_status_; }
+  // Waits until every queued disk and Redis write is done (tests, shutdown). No-op without tiers.
   void flush_disk();
   const EngineConfig& config() const { return cfg_; }
   int64_t max_context() const { return max_ctx_; }
@@ -189,6 +201,7 @@ class Engine : private SchedulerHost {
   void prepare(Sequence& seq);
   bool admit_semantic(Sequence& seq);
   AdmitResult admit_prefix(Sequence& seq, int64_t budget);
+  void set_tier(ShareReport& rep, const Sequence& seq, int64_t promoted, int64_t redis);
   void finish_blend(Sequence& seq);
   void publish(Sequence& seq);  // its exact, shareable blocks into the prefix cache (donation policy applied)
   void maybe_donate(Sequence& seq);
@@ -198,15 +211,23 @@ class Engine : private SchedulerHost {
   bool drop_background();        // releases every pending one; true if any
   bool step_background();        // one repair step of the oldest (idle engine only); true if it ran
   std::vector<float> donor_embedding(Sequence& seq);
-  // Disk tier (engine_disk.cpp).
+  // Tiers (engine_disk.cpp: disk; engine_tiers.cpp: Redis, promotion from any tier).
+  const store::SegmentIdentity& store_identity();
   void open_disk_tier();
+  void open_redis_tier();
+  void observe_prefill(int64_t rows, double forward_ms);  // the prefill-speed EWMA of the cost model
+  // Prices the `remote` blocks a promotion would fetch from Redis; records the decision on seq.
+  bool remote_fetch_pays(Sequence& seq, int64_t remote);
   void demote_donor(uint64_t ram_id, uint64_t domain, std::span<const int32_t> prompt,
                     std::span<const kv::BlockId> blocks, std::span<const float> embedding);
   void promote_donor(Sequence& seq);   // the best stored donor for seq's embedding, back into the pool
   void promote_prefix(Sequence& seq);  // seq's leading prompt blocks stored on disk, back into the pool
   // Reads one stored block into a fresh pool block and caches it under its key; nullopt on a miss / failure.
-  std::optional<kv::BlockId> promote_block(const kv::BlockKey& key, std::span<const int32_t> tokens);
+  // remote_ok: the Redis tier may supply it. seq's promoted / redis block counts are updated.
+  std::optional<kv::BlockId> promote_block(const kv::BlockKey& key, std::span<const int32_t> tokens, bool remote_ok,
+                                           Sequence& seq);
   void add_disk_metrics(MetricsSnapshot& s) const;
+  void add_redis_metrics(MetricsSnapshot& s) const;
   void remember_ram_donor(uint64_t content_key, uint64_t ram_id);
 
   const model::Model& model_;
@@ -219,6 +240,11 @@ class Engine : private SchedulerHost {
   std::unique_ptr<share::DonorStore> donors_;
   std::unique_ptr<store::DiskTier> disk_;
   Status disk_status_;
+  std::unique_ptr<store::RedisTier> redis_;
+  Status redis_status_;
+  std::optional<store::SegmentIdentity> store_id_;  // what stored blocks are valid for (store_identity())
+  std::vector<store::Tier*> tiers_;  // disk first (local), then Redis
+  double prefill_tps_ = 0;           // EWMA of prompt rows per second of recent prefill steps (engine thread)
   std::unordered_map<uint64_t, uint64_t> ram_donor_of_;  // disk donor content key -> RAM donor id (engine thread)
   EngineMetrics metrics_;
   RequestLog requests_;

@@ -183,12 +183,24 @@ bool Engine::admit_semantic(Sequence& seq) {
   }
   if (seq.trace.donor_tokens.size() != static_cast<size_t>(choice->donor.script.donor_len)) seq.trace.runs.clear();
   rep.total_tokens = seq.n_prompt;
-  const bool from_disk = seq.promoted_donor != 0 && seq.promoted_donor == static_cast<uint64_t>(rep.donor_id);
-  rep.tier = from_disk ? "disk" : "ram";
-  rep.disk_blocks = from_disk ? seq.promoted_blocks : 0;
-  metrics_.update([&](MetricsSnapshot& s) { ++(from_disk ? s.tier_hits_disk : s.tier_hits_ram); });
+  const bool promoted = seq.promoted_donor != 0 && seq.promoted_donor == static_cast<uint64_t>(rep.donor_id);
+  set_tier(rep, seq, promoted ? seq.promoted_blocks : 0, promoted ? seq.redis_blocks : 0);
   seq.blend = std::make_unique<Blend>(std::move(choice->plan), first.value(), bo, kv_->storage(), seq.table);
   return true;
+}
+
+// Where a reused prompt's promoted blocks came from: "redis" when any was fetched from Redis, "disk" when read
+// back from disk, else "ram"; with the Redis cost model's decision when it priced one.
+void Engine::set_tier(ShareReport& rep, const Sequence& seq, int64_t promoted, int64_t redis) {
+  rep.tier = redis > 0 ? "redis" : promoted > 0 ? "disk" : "ram";
+  rep.disk_blocks = promoted;
+  rep.redis_blocks = redis;
+  rep.remote_decision = seq.remote_decision;
+  rep.remote_fetch_s = seq.remote_fetch_s;
+  rep.remote_recompute_s = seq.remote_recompute_s;
+  metrics_.update([&](MetricsSnapshot& s) {
+    ++(redis > 0 ? s.tier_hits_redis : promoted > 0 ? s.tier_hits_disk : s.tier_hits_ram);
+  });
 }
 
 AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
@@ -218,10 +230,9 @@ AdmitResult Engine::admit_prefix(Sequence& seq, int64_t budget) {
     seq.trace.exact_prefix = static_cast<int32_t>(seq.n_computed);
     if (seq.n_computed > 0) {
       // Blocks promoted while preparing that this prefix adopted (they were read for this request's prompt).
-      const bool from_disk = seq.promoted_blocks > 0;
-      seq.usage.share.tier = from_disk ? "disk" : "ram";
-      seq.usage.share.disk_blocks = std::min<int64_t>(seq.promoted_blocks, seq.n_computed / kv_->block_size());
-      metrics_.update([&](MetricsSnapshot& s) { ++(from_disk ? s.tier_hits_disk : s.tier_hits_ram); });
+      const int64_t adopted = seq.n_computed / kv_->block_size();
+      set_tier(seq.usage.share, seq, std::min<int64_t>(seq.promoted_blocks, adopted),
+               std::min<int64_t>(seq.redis_blocks, adopted));
     }
   }
   if (!seq.admitted_once && use_prefix) {

@@ -53,8 +53,18 @@ struct MetricsSnapshot {
   uint64_t disk_corrupt_records = 0, disk_write_errors = 0, disk_segments_skipped = 0;
   int64_t disk_usage_bytes = 0, disk_blocks = 0, disk_donors = 0;
   bool disk_enabled = false;
+  // Redis tier (engine_tiers.cpp): its counters, and the cost model's fetch-vs-recompute decisions.
+  uint64_t tier_hits_redis = 0;
+  uint64_t redis_bytes_written = 0, redis_bytes_read = 0, redis_blocks_written = 0, redis_blocks_read = 0;
+  uint64_t redis_donors_written = 0, redis_donors_learned = 0, redis_misses = 0, redis_corrupt_records = 0;
+  uint64_t redis_errors = 0, redis_dropped_donations = 0, redis_keys_evicted = 0;
+  uint64_t redis_decisions_fetch = 0, redis_decisions_recompute = 0;
+  int64_t redis_usage_bytes = 0, redis_blocks = 0, redis_donors = 0;
+  double redis_fetch_bytes_per_s = 0, prefill_tokens_per_s = 0;
+  bool redis_enabled = false, redis_up = false;
   Histogram ttft, inter_token, e2e;
-  Histogram disk_fetch;  // one block read back from the disk tier (seconds)
+  Histogram disk_fetch;   // one block read back from the disk tier (seconds)
+  Histogram redis_fetch;  // one block fetched from the Redis tier (seconds)
   Histogram queue_time, prefill_time, decode_time;  // submit -> first scheduled -> first token -> finish
   Histogram prompt_len{Histogram::kTokens}, generation_len{Histogram::kTokens};  // per finished request
 };

@@ -81,8 +81,11 @@ struct ShareReport {
   int64_t repaired_after_tokens = -1;  // decode-stage repair made the KV exact after this many tokens (-1: never)
   int64_t shareable_tokens = -1;   // donation policy: leading prompt tokens others may reuse (-1: all of them)
   std::string donation_limit;      // why fewer: "opt-out" or the first sensitive span's kind ("" when all)
-  std::string tier;                // where the reused blocks came from: "ram", "disk" ("" when none reused)
-  int64_t disk_blocks = 0;         // reused blocks read back from the disk tier for this request
+  std::string tier;                // where the reused blocks came from: "ram", "disk", "redis" ("" when none reused)
+  int64_t disk_blocks = 0;         // reused blocks read back from a tier (disk or Redis) for this request
+  int64_t redis_blocks = 0;        // ... of them, fetched from the Redis tier
+  std::string remote_decision;     // Redis blocks were priced: "fetch" or "recompute" ("" when not priced)
+  double remote_fetch_s = 0, remote_recompute_s = 0;  // the predictions the decision compared
 };
 
 struct Usage {

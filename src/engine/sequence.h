@@ -63,7 +63,10 @@ struct Sequence {
   bool contains_donor = false;    // the edit script kept every token of the donor, in order (no deletions)
   bool background = false;        // finished; blocks kept for background repair (Engine::background_)
   uint64_t promoted_donor = 0;    // RAM donor id this request's search promoted from disk (0: none)
-  int64_t promoted_blocks = 0;    // blocks read back from the disk tier while preparing this request
+  int64_t promoted_blocks = 0;    // blocks read back from a tier (disk or Redis) while preparing this request
+  int64_t redis_blocks = 0;       // ... of them, from the Redis tier
+  std::string remote_decision;    // Redis fetch vs recompute, when priced: "fetch" / "recompute" ("" when not)
+  double remote_fetch_s = 0, remote_recompute_s = 0;  // the cost model's two predictions (engine_tiers.cpp)
   // params.prompt_logprobs: prompt_lp[p] scores tokens[p + 1] from row p's logits; rows are computed in order
   // from 0 (full compute), so its size is min(rows computed so far, n_prompt - 1) (a preempted sequence keeps it).
   std::vector<TokenLogprob> prompt_lp;

@@ -517,6 +517,12 @@ json share_report_json(const engine::ShareReport& r) {
   if (!r.tier.empty()) {  // where the reused blocks came from
     j["tier"] = r.tier;
     j["disk_blocks"] = r.disk_blocks;
+    j["redis_blocks"] = r.redis_blocks;
+  }
+  if (!r.remote_decision.empty()) {  // the Redis cost model priced blocks for this request
+    j["remote_decision"] = r.remote_decision;
+    j["remote_fetch_s"] = r.remote_fetch_s;
+    j["remote_recompute_s"] = r.remote_recompute_s;
   }
   if (r.shareable_tokens >= 0) {  // the donation policy limited what others may reuse of this prompt
     j["shareable_tokens"] = r.shareable_tokens;

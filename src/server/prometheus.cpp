@@ -175,10 +175,42 @@ void render_histograms(Writer& w, const engine::MetricsSnapshot& m) {
   }
 }
 
+void render_redis(Writer& w, const engine::MetricsSnapshot& m) {
+  if (!m.redis_enabled) return;
+  w.gauge(K + "redis_up", m.redis_up ? 1 : 0, "1 while the Redis tier's last call succeeded, else 0.");
+  w.counter(K + "redis_errors_total", m.redis_errors, "Redis calls that failed (connect, timeout, error reply).");
+  w.counter(K + "redis_bytes_written_total", m.redis_bytes_written, "Bytes of records written to Redis.");
+  w.counter(K + "redis_bytes_read_total", m.redis_bytes_read, "Bytes of KV blocks fetched from Redis.");
+  w.counter(K + "redis_blocks_written_total", m.redis_blocks_written, "KV blocks written to Redis (write-on-donate).");
+  w.counter(K + "redis_blocks_read_total", m.redis_blocks_read, "KV blocks fetched from Redis into the pool.");
+  w.counter(K + "redis_donors_written_total", m.redis_donors_written, "Donor records written and announced.");
+  w.counter(K + "redis_donors_learned_total", m.redis_donors_learned,
+            "Donors announced on the stream (by any instance) added to this instance's index.");
+  w.counter(K + "redis_misses_total", m.redis_misses, "Known blocks gone from Redis (expired or evicted).");
+  w.counter(K + "redis_corrupt_records_total", m.redis_corrupt_records,
+            "Redis values refused: checksum, model, key, domain or token mismatch.");
+  w.counter(K + "redis_dropped_donations_total", m.redis_dropped_donations,
+            "Donations not written to Redis (queue full or Redis unavailable).");
+  w.counter(K + "redis_keys_evicted_total", m.redis_keys_evicted, "Keys deleted to keep this instance's budget.");
+  w.labelled(K + "redis_fetch_decisions_total", "choice",
+             {{"fetch", m.redis_decisions_fetch}, {"recompute", m.redis_decisions_recompute}},
+             "Cost-model decisions for blocks only Redis holds: fetch them, or recompute.");
+  w.gauge(K + "redis_usage_bytes", static_cast<double>(m.redis_usage_bytes),
+          "Bytes this instance keeps in Redis (its own accounting).");
+  w.gauge(K + "redis_blocks", static_cast<double>(m.redis_blocks), "KV blocks known to be in Redis.");
+  w.gauge(K + "redis_donors", static_cast<double>(m.redis_donors), "Redis donors in this instance's index.");
+  w.gauge(K + "redis_fetch_bytes_per_second", m.redis_fetch_bytes_per_s,
+          "Redis fetch bandwidth (EWMA of real fetches, seeded by a probe).");
+  w.gauge(K + "prefill_tokens_per_second", m.prefill_tokens_per_s, "Prefill speed (EWMA of recent prompt steps).");
+  w.histogram(K + "redis_fetch_seconds", m.redis_fetch, "Fetching one KV block from the Redis tier.");
+}
+
 void render_tiers(Writer& w, const engine::MetricsSnapshot& m) {
   w.header(K + "tier_hits_total", "counter", "Admissions that reused cached KV, by the tier its blocks came from.");
   w.sample(K + "tier_hits_total", "tier=\"ram\"", std::to_string(m.tier_hits_ram));
   w.sample(K + "tier_hits_total", "tier=\"disk\"", std::to_string(m.tier_hits_disk));
+  w.sample(K + "tier_hits_total", "tier=\"redis\"", std::to_string(m.tier_hits_redis));
+  render_redis(w, m);
   if (!m.disk_enabled) return;
   w.counter(K + "disk_bytes_written_total", m.disk_bytes_written, "Bytes appended to disk-tier segments.");
   w.counter(K + "disk_bytes_read_total", m.disk_bytes_read, "Bytes read back from disk-tier segments.");

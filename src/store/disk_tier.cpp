@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "store/record_check.h"
 #include "store/segment_scanner.h"
 
 namespace kvs::store {
@@ -105,8 +106,7 @@ void DiskTier::index_scanned(int64_t seg, RecordType type, uint64_t offset, std:
     return;
   }
   auto r = decode_donor(payload);
-  if (!r.is_ok() || r.value().embedding.size() != id_.embed_dim || r.value().block_keys.empty() ||
-      r.value().content_key != donor_content_key(r.value().domain, r.value().tokens)) {
+  if (!r.is_ok() || !verify_donor(r.value(), id_).is_ok()) {
     ++stats_.corrupt_records;
     return;
   }
@@ -193,13 +193,10 @@ Status DiskTier::read_block(uint64_t key, uint64_t domain, std::span<const int32
     std::lock_guard<std::mutex> lk(mu_);
     stats_.bytes_read += payload.value().size() + kRecordHeaderBytes;
   }
-  const bool same_tokens = rec->tokens.size() == tokens.size() &&
-                           std::equal(tokens.begin(), tokens.end(), rec->tokens.begin());
-  if (rec->model_fingerprint != id_.model_fingerprint || rec->key != key || rec->domain != domain || !same_tokens ||
-      rec->kv.size() != out.size()) {
+  if (Status st = verify_block(*rec, id_, key, domain, tokens, out.size()); !st.is_ok()) {
     std::lock_guard<std::mutex> lk(mu_);
     ++stats_.corrupt_records;
-    return corrupt("block record does not match its key, domain, tokens or model");
+    return st;
   }
   std::memcpy(out.data(), rec->kv.data(), out.size());
   std::lock_guard<std::mutex> lk(mu_);

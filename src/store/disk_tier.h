@@ -34,6 +34,7 @@
 #include "store/records.h"
 #include "store/segment_format.h"
 #include "store/segment_writer.h"
+#include "store/tier.h"
 
 namespace kvs::store {
 
@@ -56,7 +57,7 @@ struct DiskTierStats {
   uint64_t write_errors = 0, dropped_donations = 0, segments_deleted = 0;
 };
 
-class DiskTier {
+class DiskTier final : public Tier {
  public:
   // Creates dir if needed and scans its segments (skipping, with a log line, what fails validation).
   static Result<std::unique_ptr<DiskTier>> open(const DiskTierConfig& cfg, const SegmentIdentity& id,
@@ -66,19 +67,20 @@ class DiskTier {
   DiskTier& operator=(const DiskTier&) = delete;
 
   const SegmentIdentity& identity() const { return id_; }
-  bool has_block(uint64_t key) const;
-  bool has_donor(uint64_t content_key) const;
+  const char* name() const override { return "disk"; }
+  bool has_block(uint64_t key) const override;
+  bool has_donor(uint64_t content_key) const override;
   // Queues one donation: `blocks` (the donor's blocks not stored yet), then its record. false: dropped (queue
   // full, or the donor is stored already).
-  bool put(std::vector<BlockRecord> blocks, DonorRecord donor);
+  bool put(std::vector<BlockRecord> blocks, DonorRecord donor) override;
   // Stored donors of `domain` by embedding similarity, best first.
   std::vector<share::DonorCandidate> search(uint64_t domain, std::span<const float> embedding, int k,
-                                            float min_sim) const;
-  std::optional<DonorRecord> donor(uint64_t content_key) const;
+                                            float min_sim) const override;
+  std::optional<DonorRecord> donor(uint64_t content_key) const override;
   // Copies block `key`'s K/V into out. NotFound when not stored; Corrupt when any check fails (logged).
-  Status read_block(uint64_t key, uint64_t domain, std::span<const int32_t> tokens, std::span<std::byte> out);
+  Status read_block(uint64_t key, uint64_t domain, std::span<const int32_t> tokens, std::span<std::byte> out) override;
   // Waits until every queued donation is written (or failed).
-  void flush();
+  void flush() override;
   DiskTierStats stats() const;
 
  private:
