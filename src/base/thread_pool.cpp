@@ -5,6 +5,11 @@
 
 namespace kvs {
 
+namespace {
+// Claim index of a finished chunk job: above any chunk count (n < 2^32), so no stale claim word matches it.
+constexpr uint64_t kClosed = 0xFFFFFFFFu;
+}  // namespace
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -96,16 +101,21 @@ void ThreadPool::parallel_chunks(int64_t n, const std::function<void(int64_t)>& 
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  chunk_fn_.store(&fn, std::memory_order_relaxed);
-  chunk_n_.store(n, std::memory_order_relaxed);
-  chunks_done_.store(0, std::memory_order_relaxed);
+  // The previous chunk job left claim_ closed (index kClosed), so a worker still holding that job's last claim
+  // word cannot claim a phantom chunk against the new chunk_n_ (release: whoever reads the new value also sees
+  // the closed claim word).
+  chunk_fn_.store(&fn, std::memory_order_release);
+  chunk_n_.store(n, std::memory_order_release);
+  chunks_done_.store(0, std::memory_order_release);
   publish(true);
   cv_.notify_all();
-  run_chunks(generation_.load(std::memory_order_relaxed) >> 1);
+  const uint64_t gen = generation_.load(std::memory_order_relaxed) >> 1;
+  run_chunks(gen);
   for (int spins = 0; chunks_done_.load(std::memory_order_acquire) != n; ++spins) {
     if (spins < 4000) _mm_pause();
     else std::this_thread::yield();
   }
+  claim_.store(gen << 32 | kClosed, std::memory_order_release);
 }
 
 void ThreadPool::parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

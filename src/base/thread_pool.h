@@ -45,7 +45,10 @@ class ThreadPool {
   // The current job: parallel_for's fn (every thread runs it; pending_ counts the workers still in it), or
   // parallel_chunks' fn over [0, chunk_n_). generation_ = (job number << 1) | 1 for a chunk job (one atomic, so a
   // worker never pairs one job's number with another's kind). claim_ = (job number << 32) | next unclaimed chunk:
-  // a worker that read an old job number fails its claim and never touches a newer job's fn.
+  // a worker that read an old job number fails its claim and never touches a newer job's fn. When a chunk job
+  // ends its owner closes claim_ (index 0xFFFFFFFF) before chunk_n_ changes: a worker that loaded the old claim
+  // word (old tag, index = old n) and then reads the next job's larger chunk_n_ fails its CAS instead of running
+  // a phantom chunk (that race ran a dead fn and over-counted chunks_done_: crashes and hangs, fixed 2026-12-02).
   std::atomic<const std::function<void(int, int)>*> job_{nullptr};
   std::atomic<const std::function<void(int64_t)>*> chunk_fn_{nullptr};
   std::atomic<int64_t> chunk_n_{0};

@@ -58,9 +58,17 @@ Result<RequestOutcome> run_request(engine::Engine& eng, engine::RequestParams pa
   auto h = eng.submit(std::move(params));
   if (!h.is_ok()) return h.status();
   auto& handle = h.value();
-  for (;;) {
+  // Bounded: a request that produces no event for kStallSeconds fails the eval instead of hanging it.
+  constexpr int kStallSeconds = 300;
+  for (int idle_s = 0;;) {
     auto ev = handle->next(std::chrono::milliseconds(1000));
-    if (!ev) continue;
+    if (!ev) {
+      if (++idle_s >= kStallSeconds)
+        return internal("request " + std::to_string(index) + ": no progress for " + std::to_string(kStallSeconds) +
+                        " s");
+      continue;
+    }
+    idle_s = 0;
     if (!ev->logits.empty()) out.first_logits = std::move(ev->logits);
     out.text += ev->text;
     out.tokens.insert(out.tokens.end(), ev->tokens.begin(), ev->tokens.end());
