@@ -41,7 +41,7 @@ log "sanitized unit tests (filter '$filter', 2 shards)"
 status=0
 shards=2 pids=()
 for ((i = 0; i < shards; ++i)); do
-  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i "$KVS_FUZZ_BUILD/kvshare_tests" --gtest_filter="$filter" \
+  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i timeout 1200 "$KVS_FUZZ_BUILD/kvshare_tests" --gtest_filter="$filter" \
       --gtest_brief=1 >"$reports/unit_shard$i.log" 2>&1 & pids+=($!)
 done
 for ((i = 0; i < shards; ++i)); do
@@ -51,7 +51,7 @@ done
 
 if ((server)); then
   log "sanitized server test (tests/python/test_server.py subset against $KVS_FUZZ_BUILD/kvshare)"
-  KVS_BIN="$KVS_FUZZ_BUILD/kvshare" "$KVS_VENV/bin/python" -m pytest -q -p no:cacheprovider \
+  KVS_BIN="$KVS_FUZZ_BUILD/kvshare" "$KVS_VENV/bin/python" -m pytest -q -p no:cacheprovider --timeout 600 \
       "$KVS_ROOT/tests/python/test_server.py" \
       -k "health_and_models or non_streaming_and_streaming_agree or invalid_requests_are_400 or malformed_bodies or auth_errors or body_too_large or client_disconnect or concurrent_requests_all_complete or no_leaked_blocks" \
       || status=1
