@@ -13,24 +13,8 @@
 namespace kvs::store {
 namespace {
 
-struct Donation {
-  std::vector<BlockRecord> blocks;
-  DonorRecord donor;
-};
-
-Donation make_donation(const SegmentIdentity& id, uint64_t domain, uint64_t first_key, int n_blocks,
-                       std::vector<float> emb, std::mt19937& rng) {
-  Donation d;
-  for (int i = 0; i < n_blocks; ++i) {
-    d.blocks.push_back(testing::random_block(id, first_key + i, domain, rng));
-    d.donor.tokens.insert(d.donor.tokens.end(), d.blocks.back().tokens.begin(), d.blocks.back().tokens.end());
-    d.donor.block_keys.push_back(first_key + i);
-  }
-  d.donor.domain = domain;
-  d.donor.content_key = donor_content_key(domain, d.donor.tokens);
-  d.donor.embedding = testing::unit(std::move(emb));
-  return d;
-}
+using testing::Donation;
+using testing::make_donation;
 
 void expect_block(DiskTier& t, const BlockRecord& b) {
   std::vector<std::byte> out(b.kv.size());
