@@ -5,6 +5,10 @@
   ram        --kv-cache-mib SMALL                  the donors are evicted before their paraphrases arrive
   ram+disk   --kv-cache-mib SMALL --disk-cache D   evicted donors are read back from disk; the server is
                                                    restarted (SIGTERM, same D) in the middle of the stream
+  redis      two servers, each --kv-cache-mib SMALL --redis URL, one redis-server (started here on loopback);
+                                                   requests alternate between them (request i goes to
+                                                   instance i % 2; with an odd WINDOW every paraphrase lands
+                                                   on the other instance than its donor)
   unbounded  --kv-cache-mib BIG                    every donor stays resident (the hit-rate reference)
 
 Stream: groups are taken WINDOW at a time; a window asks every group's first wording (a donor), then every
@@ -134,6 +138,59 @@ def run_config(name, a, args, requests, restart_at=None):
     return results
 
 
+class Redis:
+    """redis-server on 127.0.0.1:<free port>, in memory only (no RDB/AOF), for the two-instance configuration."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.log = open(pathlib.Path(workdir) / "redis.log", "w")
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--dir", str(workdir)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                sys.exit("redis-server did not start (apt-get install redis-server)")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def run_pair(a, args, requests):
+    """Two instances sharing one Redis; request i goes to instance i % 2. Requests flow as a user's would, with
+    no wait for the other instance to learn a donor: an announcement not yet learned is simply a miss."""
+    redis = Redis(a.workdir)
+    url = f"redis://127.0.0.1:{redis.port}"
+    servers = []
+    results = []
+    try:
+        for k in range(2):
+            servers.append(Server(a.bin, a.model, [*args, "--redis", url],
+                                  pathlib.Path(a.workdir) / f"redis-{k}.log"))
+        for i, (g, use, q) in enumerate(requests):
+            r = servers[i % 2].chat(q, a.max_tokens)
+            r.update(group=g, use=use, index=i, instance=i % 2)
+            results.append(r)
+    finally:
+        for s in servers:
+            s.stop()
+        redis.stop()
+    return results
+
+
 def summarise(name, results, full, restart_at=None):
     from rouge_score import rouge_scorer
     sc = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -152,8 +209,11 @@ def summarise(name, results, full, restart_at=None):
         "ttft_miss_p50_ms": 1000 * pct([r["ttft"] for r in misses], 50),
         "ttft_miss_p90_ms": 1000 * pct([r["ttft"] for r in misses], 90),
         "disk_hits": sum(1 for r in hits if r["report"].get("tier") == "disk"),
-        "disk_blocks": sum(r["report"].get("disk_blocks", 0) for r in hits),
+        # the report's disk_blocks counts every block read back from a tier (disk or Redis)
+        "disk_blocks": sum(r["report"].get("disk_blocks", 0) - r["report"].get("redis_blocks", 0) for r in hits),
         "hits_after_restart": len(after),
+        "redis_hits": sum(1 for r in hits if r["report"].get("tier") == "redis"),
+        "redis_blocks": sum(r["report"].get("redis_blocks", 0) for r in hits),
         "exact_match": exact / len(para), "rougeL_vs_full": rouge,
     }
 
@@ -216,19 +276,25 @@ def main():
     mid = len(requests) // 2 + a.window // 2   # inside a window: donors before the restart, paraphrases after
     disk = run_config("ram+disk", a, ["--kv-cache-mib", str(a.small_mib), "--disk-cache", str(disk_dir), *common],
                       requests, restart_at=mid)
+    if a.window % 2 == 0:
+        print("note: an even --window sends every paraphrase to its donor's instance; use an odd one", file=sys.stderr)
+    pair = run_pair(a, ["--kv-cache-mib", str(a.small_mib), *common], requests)
     table = [summarise("ram", ram, full), summarise("ram+disk (restart at %d)" % mid, disk, full, mid),
-             summarise("unbounded", unbounded, full)]
+             summarise("2 instances + redis", pair, full), summarise("unbounded", unbounded, full)]
     cols = list(table[0])
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in table:
         print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
-    d, u = table[1], table[2]
+    d, rd, u = table[1], table[2], table[3]
     full_p50 = 1000 * pct(full_ttft, 50)
     print(f"\nfull compute of the paraphrases (mode full): TTFT p50 {full_p50:.1f} ms, p90 {1000 * pct(full_ttft, 90):.1f} ms")
     print(f"hit rate ram+disk vs unbounded: {100 * (d['hit_rate'] - u['hit_rate']):+.1f} points; "
           f"TTFT p50 full / hit (ram+disk): {full_p50 / d['ttft_hit_p50_ms']:.2f}x; "
           f"wall {time.time() - t0:.0f} s; {len(requests)} requests per configuration")
+    print(f"hit rate 2 instances + redis / unbounded: {rd['hit_rate'] / max(1e-9, u['hit_rate']):.2f}; "
+          f"/ ram+disk: {rd['hit_rate'] / max(1e-9, d['hit_rate']):.2f}; "
+          f"TTFT p50 full / hit (redis): {full_p50 / rd['ttft_hit_p50_ms']:.2f}x")
     if a.json:
         pathlib.Path(a.json).write_text(json.dumps({"args": vars(a), "table": table, "full_ttft_ms": full_p50}, indent=1))
 

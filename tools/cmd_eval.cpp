@@ -46,9 +46,10 @@ constexpr const char* kDefaultData = "data/medquad_eval.jsonl.gz";
 
 struct EvalArgs {
   std::string precision = "f32", deviation = "kv", kv_dtype = "f16";
-  int edit_window = 2, edit_tail = 6, repair_rows = 64;
+  int edit_window = engine::SharingDefaults::kEditWindow, edit_tail = engine::SharingDefaults::kEditTail;
+  int repair_rows = engine::SharingDefaults::kRepairRows;
   std::string split = "all";
-  std::string workload, modes = "full,prefix,semantic,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
+  std::string workload, modes = "full,prefix,semantic,semantic-attn-edit-repair,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only, chat_template;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
   std::string rag_passages = "1";  // rag: passages per prompt, "K" or "MIN-MAX"
@@ -299,7 +300,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
                   "Comma-separated: full, prefix, naive, response-cache, semantic[-frag][-attn][-edit][-gradual]"
-                  "[-adaptive][-repair|-bg] (e.g. semantic-edit-repair, semantic-frag-bg; full always runs)");
+                  "[-adaptive][-repair|-bg] (e.g. semantic-edit-repair, semantic-frag-bg; full always runs; "
+                  "semantic-attn-edit-repair is what kvshare serve runs by default)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");

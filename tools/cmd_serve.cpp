@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "share/embedder/embedder.h"
 #include "engine/engine.h"
+#include "engine/sharing_defaults.h"
 #include "kernels/cpu/ops.h"
 #include "server/config.h"
 #include "server/http_server.h"
@@ -39,20 +40,21 @@ struct ServeArgs {
   std::string served_model_name;      // --served-model-name: the id /v1/models lists and requests name
   std::string log_format = "text";    // --log-format text|json: one request log line per request on stderr
   bool no_semantic = false;
-  // Sharing defaults: the engine's and planner's own (so `kvshare eval`'s `semantic` mode runs what serve runs),
-  // except background repair, which only a server with idle time between requests has use for.
+  // Sharing defaults: the planner's own r and guard, plus engine/sharing_defaults.h's selection and repair
+  // (attn-v + edit-aware + decode-stage repair: `kvshare eval`'s semantic-attn-edit-repair mode runs exactly
+  // what serve runs), and background repair, which only a server with idle time between requests has use for.
   double recompute_ratio = share::PlannerConfig{}.recompute_ratio;
   double adaptive_residual = share::PlannerConfig{}.adaptive_residual;
   double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
-  std::string deviation = "kv";
+  std::string deviation = share::deviation_scorer_name(engine::SharingDefaults::kDeviation);
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
   double max_wait_beyond_fifo_s = 2.0;
   int blend_layer = engine::EngineConfig{}.blend_layer;
   int refine_layer = engine::EngineConfig{}.refine_layer;
   double refine_widen = engine::EngineConfig{}.refine_widen;
-  int edit_window = share::PlannerConfig{}.edit_window, edit_tail = share::PlannerConfig{}.edit_tail;
-  int repair_rows = engine::EngineConfig{}.repair_rows, background_repair_rows = 32;
+  int edit_window = engine::SharingDefaults::kEditWindow, edit_tail = engine::SharingDefaults::kEditTail;
+  int repair_rows = engine::SharingDefaults::kRepairRows, background_repair_rows = 32;
   bool fragments = engine::EngineConfig{}.fragments;
   int port = 8080;
   int64_t kv_cache_mib = 0;
@@ -359,7 +361,7 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
-                  "(attention-weighted V deviation); default kv")
+                  "(attention-weighted V deviation); default attn-v")
       ->check(CLI::IsMember({"kv", "attn-v"}));
   sub->add_option("--blend-layer", a->blend_layer,
                   "Layer whose K/V deviation selects the reused tokens to recompute (default 1; 1 .. n_layer-1)");
@@ -372,15 +374,15 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "(default 2)")
       ->check(CLI::Range(1.0, 64.0));
   sub->add_option("--edit-window", a->edit_window,
-                  "Edit-aware selection: always recompute this many reused tokens after each edit (default 0 = off)")
+                  "Edit-aware selection: always recompute this many reused tokens after each edit (default 2; 0 = off)")
       ->check(CLI::Range(0, 4096));
   sub->add_option("--edit-tail", a->edit_tail,
                   "Edit-aware selection: always recompute the prompt's last N tokens (chat template after the user's "
-                  "text; default 0 = off)")
+                  "text; default 6; 0 = off)")
       ->check(CLI::Range(0, 4096));
   sub->add_option("--repair-rows", a->repair_rows,
                   "Decode-stage repair: spare rows per step that recompute a semantic sequence's approximate KV in "
-                  "position order until it is exact (default 0 = off)")
+                  "position order until it is exact (default 64; 0 = off)")
       ->check(CLI::Range(0, 1 << 16));
   sub->add_option("--background-repair-rows", a->background_repair_rows,
                   "Background repair: rows per idle step that make a finished semantic prompt's KV exact, so it "

@@ -534,7 +534,7 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
     out.modes.push_back(std::move(m).value());
   }
   for (double r : cfg_.sweep) {
-    auto m = run_mode({ratio_name(r), ModeKind::kSweep, r}, requests, P);
+    auto m = run_mode({ratio_name(r), ModeKind::kSweep, r, std::nullopt}, requests, P);
     if (!m.is_ok()) return m.status();
     out.sweep.push_back(std::move(m).value());
   }

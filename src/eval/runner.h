@@ -72,6 +72,7 @@
 #include "base/dtype.h"
 #include "base/status.h"
 #include "engine/request.h"
+#include "engine/sharing_defaults.h"
 #include "eval/progress.h"
 #include "eval/workload.h"
 #include "model/model.h"
@@ -111,8 +112,9 @@ struct RunnerConfig {
   DType kv_dtype = DType::kF16;  // KV cache element type of every engine
   share::PlannerConfig planner;  // the server's defaults unless changed
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // default scorer (semantic, sweep)
-  int32_t edit_window = 2, edit_tail = 6;  // semantic-edit, semantic-edit-repair
-  int32_t repair_rows = 64;                // semantic-repair, semantic-edit-repair
+  // semantic-edit*, semantic-*repair: the server's defaults (engine/sharing_defaults.h)
+  int32_t edit_window = engine::SharingDefaults::kEditWindow, edit_tail = engine::SharingDefaults::kEditTail;
+  int32_t repair_rows = engine::SharingDefaults::kRepairRows;
   int32_t refine_layer = 4;                // semantic-*gradual*: the second scoring layer
   double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
   double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target

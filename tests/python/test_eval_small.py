@@ -24,7 +24,7 @@ from conftest import reference_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KVS_EMBEDDER = pathlib.Path(os.environ.get("KVS_EMBEDDER", ROOT / "models" / "all-MiniLM-L6-v2.gguf"))
-MODES = ["full", "prefix", "semantic", "naive", "response-cache"]
+MODES = ["full", "prefix", "semantic", "semantic-attn-edit-repair", "naive", "response-cache"]  # kvshare eval's default
 SUMMARY_KEYS = ["n", "hit_rate", "semantic_rate", "reuse_rate", "prefill_saved", "ttft_p50_ms", "ttft_p90_ms",
                 "rouge_l_vs_full", "bleu_vs_full", "first_token_agreement", "exact_match_rate",
                 "rouge_l_vs_reference", "rows", "answer_tokens", "mean_logprob", "ppl_ratio_vs_full",

@@ -547,12 +547,12 @@ def test_semantic_sharing_report_and_share_domains(server):
     other = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "globex")
     assert other["kvshare"]["mode"] != "semantic"
     assert other["usage"]["prompt_tokens_details"]["cached_tokens"] <= BLOCK * 2 < rep["reused_tokens"]
-    # The attention-weighted scorer, per request: the same donor, its own ranking of the reused tokens.
-    attn = ask("User profile: pharmacist in Porto, wants plain language.", "Which signs show asthma?", "probe",
-               deviation="attn-v")["kvshare"]
-    assert attn["mode"] == "semantic", attn
-    assert attn["deviation"] == "attn-v" and rep["deviation"] == "kv"  # the server's default is CacheBlend's
-    assert attn["reused_tokens"] + attn["recomputed_tokens"] == attn["total_tokens"]
+    # CacheBlend's K/V-deviation scorer, per request: the same donor, its own ranking of the reused tokens.
+    kv = ask("User profile: pharmacist in Porto, wants plain language.", "Which signs show asthma?", "probe",
+             deviation="kv")["kvshare"]
+    assert kv["mode"] == "semantic", kv
+    assert kv["deviation"] == "kv" and rep["deviation"] == "attn-v"  # the server's default ranks by attention
+    assert kv["reused_tokens"] + kv["recomputed_tokens"] == kv["total_tokens"]
     # Opting out per request.
     full = server.post("/v1/chat/completions", chat_body("Which signs show asthma?", max_tokens=4,
                                                          kvshare={"mode": "full", "report": True}), tenant="probe")

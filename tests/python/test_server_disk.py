@@ -28,7 +28,9 @@ QUESTIONS = [
     "What causes migraine headaches in teenagers, and which foods or habits can make the attacks worse?",
 ]
 PARAPHRASE = "Which symptoms does Graves disease cause? I feel tired, my heart races at night and my hands shake."
-ARGS = ("--background-repair-rows", "0")  # a served paraphrase stays approximate: it never becomes a donor
+# A served paraphrase stays approximate (no decode-stage or background repair): it never becomes a donor, so the
+# tier holds exactly the three questions' donors and a paraphrase's plan can be compared across tiers.
+ARGS = ("--background-repair-rows", "0", "--repair-rows", "0")
 
 
 def ask(srv, content, key=KEY, max_tokens=12, **share):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from test_server import Server, free_port
-from test_server_disk import CONFIG, KEY, PARAPHRASE, QUESTIONS, ask, metrics, text
+from test_server_disk import ARGS, CONFIG, KEY, PARAPHRASE, QUESTIONS, ask, metrics, text
 
 OTHER_KEY = "sk-other-0123456789"
 
@@ -71,7 +71,8 @@ def wait_for(srv, pred, timeout=60):
 def pair(tmp_path_factory, kvs_bin, kvs_model):
     tmp = tmp_path_factory.mktemp("redis")
     redis = RedisServer(tmp)
-    args = ("--redis", redis.url(), "--redis-timeout-ms", "200", "--background-repair-rows", "0")
+    # No repair: a served paraphrase stays approximate and never donates (test_server_disk.ARGS).
+    args = ("--redis", redis.url(), "--redis-timeout-ms", "200", *ARGS)
     servers = []
     try:
         servers.append(Server(tmp, CONFIG, extra_args=args, name="a"))

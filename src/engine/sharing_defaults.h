@@ -1,0 +1,26 @@
+// The sharing configuration `kvshare serve` runs unless told otherwise, in one place so that the server and
+// `kvshare eval` cannot drift apart: the eval's `semantic-attn-edit-repair` mode runs exactly these settings
+// (eval::RunnerConfig takes its edit-aware and repair values from here).
+//
+// Chosen on the tune split of both workloads (docs/eval/methods_tune/combined_2026-12-02.md), reported on the
+// disjoint test split (docs/semantic_sharing.md): reused tokens ranked by the attention the recomputed rows put
+// on them times their V error (attn-v), the first edit_window reused tokens after each edit and the last
+// edit_tail prompt tokens always recomputed (edit-aware), and up to repair_rows spare rows per decode step that
+// make the sequence's KV exact within a few steps (decode-stage repair). The engine's and planner's own struct
+// defaults stay "off" (plain CacheBlend) so that every mechanism can be tested and measured alone.
+#pragma once
+
+#include <cstdint>
+
+#include "share/deviation_select.h"
+
+namespace kvs::engine {
+
+struct SharingDefaults {
+  static constexpr share::DeviationScorer kDeviation = share::DeviationScorer::kAttnV;
+  static constexpr int32_t kEditWindow = 2;
+  static constexpr int32_t kEditTail = 6;
+  static constexpr int32_t kRepairRows = 64;
+};
+
+}  // namespace kvs::engine
