@@ -214,6 +214,9 @@ def summarise(name, results, full, restart_at=None):
         "hits_after_restart": len(after),
         "redis_hits": sum(1 for r in hits if r["report"].get("tier") == "redis"),
         "redis_blocks": sum(r["report"].get("redis_blocks", 0) for r in hits),
+        # the Redis cost model's choices (share::price_fetch): blocks fetched vs recomputed instead
+        "remote_fetch": sum(1 for r in para if r["report"] and r["report"].get("remote_decision") == "fetch"),
+        "remote_recompute": sum(1 for r in para if r["report"] and r["report"].get("remote_decision") == "recompute"),
         "exact_match": exact / len(para), "rougeL_vs_full": rouge,
     }
 
