@@ -49,7 +49,8 @@ struct EvalArgs {
   int edit_window = engine::SharingDefaults::kEditWindow, edit_tail = engine::SharingDefaults::kEditTail;
   int repair_rows = engine::SharingDefaults::kRepairRows;
   std::string split = "all";
-  std::string workload, modes = "full,prefix,semantic,semantic-attn-edit-repair,naive,response-cache", sweep_r = "0,5,10,15,20,30,50,100";
+  std::string workload, modes = "full,prefix,semantic,semantic-attn-edit-repair,naive,response-cache";
+  std::string sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only, chat_template;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
   std::string rag_passages = "1";  // rag: passages per prompt, "K" or "MIN-MAX"
