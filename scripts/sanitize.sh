@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 source "$KVS_ROOT/scripts/sanitizer_build.sh"
 
-# The sanitized subset (246 tests, ~45 s in 2 shards): everything but
+# The sanitized subset (364 tests, ~5 minutes in 2 shards on 2 cores, measured 2026-12-03): everything but
 #  - the suites that run the real SmolLM2/MiniLM models (Engine*, */smollm2, SmolLm, GgufRealModel, Embedder,
 #    RealVocab): under ASan one Engine test takes 3-4 minutes (measured 180-250 s), far beyond the budget; the
 #    same code paths run here on the tiny random GGUF (ForwardContract/tiny, BlendTest/tiny, Scheduler) and in
