@@ -182,7 +182,7 @@ def run_pair(a, args, requests):
                                   pathlib.Path(a.workdir) / f"redis-{k}.log"))
         for i, (g, use, q) in enumerate(requests):
             r = servers[i % 2].chat(q, a.max_tokens)
-            r.update(group=g, use=use, index=i, instance=i % 2)
+            r.update(group=g, use=use, index=i)
             results.append(r)
     finally:
         for s in servers:

@@ -109,7 +109,7 @@ struct Donation {
 };
 
 inline Donation make_donation(const SegmentIdentity& id, uint64_t domain, uint64_t first_key, int n_blocks,
-                       std::vector<float> emb, std::mt19937& rng) {
+                              std::vector<float> emb, std::mt19937& rng) {
   Donation d;
   for (int i = 0; i < n_blocks; ++i) {
     d.blocks.push_back(random_block(id, first_key + i, domain, rng));
