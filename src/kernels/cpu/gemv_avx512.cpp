@@ -7,15 +7,20 @@
 // scratch first, the accumulators stay in registers over the whole k, and records are prefetched ahead, so decode
 // streams each weight byte once from memory and writes nothing but Y.
 //
-// Record of panel P, block b at packed + (P * nb + b) * rec (rec = 640 for Q4_0 / Q4_1, 1088 for Q8_0):
-//   Q4: nib[(t * 2 + h) * 64 + 4 * c + e]: low nibble = element 4t+e, high nibble = element 16+4t+e of column
-//       16h+c; then d[32] (f16) at 512, mn[32] (f16) at 576 (Q4_1).
+// Record of panel P, block b at packed + (P * nb + b) * rec (rec = 640 for Q4_0 / Q4_1, 704 for Q5_0, 768 for
+// Q4_K, 1088 for Q8_0):
+//   Q4 / Q5_0 / Q4_K: nib[(t * 2 + h) * 64 + 4 * c + e]: low nibble = element 4t+e, high nibble = element 16+4t+e
+//       of column 16h+c; then d[32] (f16) at 512, mn[32] (f16) at 576 (Q4_1).
+//   Q5_0: then hb[16] u64 at 512 (bit i of hb[g * 2 + h] = bit 4 of the u8 weight at byte i of group g, half h),
+//       d[32] (f16) at 640.
+//   Q4_K: then d[32], mn[32] as f32 at 512 / 640 (the sub-block products are not f16 values).
 //   Q8_0: u8 (w + 128) of element 4g+e, column 16h+c at (g * 2 + h) * 64 + 4 * c + e; d[32] (f16) at 1024.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/cpu/gemv_avx512.h"
 
@@ -37,20 +42,52 @@ inline void store_cols(float* dst, __m512 v, int ncols) {
   }
 }
 
-// Record geometry per type: bytes per record, where d / mn start, the weight offset, the quant mask.
+// Record geometry per type: bytes per record, where d / mn start and how they are stored, the weight offset,
+// the quant mask.
 template <DType T>
 struct Rec {
   static constexpr bool kQ8 = T == DType::kQ8_0;
-  static constexpr bool kMin = T == DType::kQ4_1;
-  static constexpr int kBytes = kQ8 ? 1088 : 640;
-  static constexpr int kD = kQ8 ? 1024 : 512;
-  static constexpr int kMn = 576;
-  static constexpr int kOff = T == DType::kQ4_0 ? 8 : kQ8 ? 128 : 0;
-  static constexpr int kMask = kQ8 ? 0xFF : 0x0F;
+  static constexpr bool kQ5 = T == DType::kQ5_0;  // nibbles plus a high-bit mask per group and half
+  static constexpr bool kF32Scales = T == DType::kQ4_K;
+  static constexpr bool kMin = T == DType::kQ4_1 || T == DType::kQ4_K;
+  static constexpr int kBytes = kQ8 ? 1088 : kQ5 ? 704 : kF32Scales ? 768 : 640;
+  static constexpr int kD = kQ8 ? 1024 : kQ5 ? 640 : 512;
+  static constexpr int kMn = kF32Scales ? 640 : 576;
+  static constexpr int kHb = 512;
+  static constexpr int kOff = T == DType::kQ4_0 ? 8 : kQ5 ? 16 : kQ8 ? 128 : 0;
+  static constexpr int kMask = kQ8 || kQ5 ? 0xFF : 0x0F;
   // Byte offset of group g's 16-column half h, and the extra shift that selects its nibble.
   static constexpr int base(int g, int h) { return kQ8 ? (g * 2 + h) * 64 : ((g & 3) * 2 + h) * 64; }
-  static constexpr int shift(int g) { return kQ8 ? 0 : (g >= 4 ? 4 : 0); }
+  static constexpr int shift(int g) { return kQ8 || kQ5 ? 0 : (g >= 4 ? 4 : 0); }
 };
+
+// 32 scales (16 per half) of a record: f16 or f32 as the type stores them.
+template <DType T>
+inline void load_scales(const uint8_t* p, int at, __m512& s0, __m512& s1) {
+  if constexpr (Rec<T>::kF32Scales) {
+    s0 = _mm512_loadu_ps(p + at);
+    s1 = _mm512_loadu_ps(p + at + 64);
+  } else {
+    s0 = f16x16(p + at);
+    s1 = f16x16(p + at + 32);
+  }
+}
+
+// Group g, half h of a record as a u8 vector when the type needs the nibbles joined first (Q5_0: nibble plus bit 4
+// from the mask, exactly as gemm_avx512.cpp's unpack_prepacked rebuilds it); else the raw record bytes.
+template <DType T>
+inline __m512i group_bytes(const uint8_t* p, int g, int h) {
+  const __m512i q = _mm512_load_si512(p + Rec<T>::base(g, h));
+  if constexpr (Rec<T>::kQ5) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i nib = g >= 4 ? _mm512_and_si512(_mm512_srli_epi32(q, 4), m4) : _mm512_and_si512(q, m4);
+    uint64_t hb;
+    std::memcpy(&hb, p + Rec<T>::kHb + (g * 2 + h) * 8, 8);
+    return _mm512_mask_add_epi8(nib, _cvtu64_mask64(hb), nib, _mm512_set1_epi8(0x10));
+  } else {
+    return q;
+  }
+}
 
 // Prefetch distance in records (~5-9 KiB ahead: decode is bound by the memory stream).
 constexpr int kAhead = 8;
@@ -74,16 +111,13 @@ void kernel_rec(const uint8_t* rec, int64_t nb, const float* x, int64_t k, int64
 #pragma GCC unroll 17
       for (int l = 0; l < RT::kBytes / 64; ++l) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
     }
-    const __m512 d0 = f16x16(p + RT::kD), d1 = f16x16(p + RT::kD + 32);
-    __m512 m0 = _mm512_setzero_ps(), m1 = m0;
-    if constexpr (RT::kMin) {
-      m0 = f16x16(p + RT::kMn);
-      m1 = f16x16(p + RT::kMn + 32);
-    }
+    __m512 d0, d1, m0 = _mm512_setzero_ps(), m1 = m0;
+    load_scales<T>(p, RT::kD, d0, d1);
+    if constexpr (RT::kMin) load_scales<T>(p, RT::kMn, m0, m1);
 #pragma GCC unroll 8
     for (int g = 0; g < 8; ++g) {
-      const __m512i q0 = _mm512_load_si512(p + RT::base(g, 0));
-      const __m512i q1 = _mm512_load_si512(p + RT::base(g, 1));
+      const __m512i q0 = group_bytes<T>(p, g, 0);
+      const __m512i q1 = group_bytes<T>(p, g, 1);
 #pragma GCC unroll 4
       for (int e = 0; e < 4; ++e) {
         const int sh = 8 * e + RT::shift(g);
@@ -158,6 +192,8 @@ bool gemm_f32_prepacked(const detail::WView& w, int64_t j0, int64_t j1, const fl
     case DType::kQ4_0: run_panels<DType::kQ4_0>(w, j0, j1, x, r0, r1, y, ldy); return true;
     case DType::kQ4_1: run_panels<DType::kQ4_1>(w, j0, j1, x, r0, r1, y, ldy); return true;
     case DType::kQ8_0: run_panels<DType::kQ8_0>(w, j0, j1, x, r0, r1, y, ldy); return true;
+    case DType::kQ5_0: run_panels<DType::kQ5_0>(w, j0, j1, x, r0, r1, y, ldy); return true;
+    case DType::kQ4_K: run_panels<DType::kQ4_K>(w, j0, j1, x, r0, r1, y, ldy); return true;
     default: return false;
   }
 }
