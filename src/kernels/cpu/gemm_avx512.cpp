@@ -23,6 +23,7 @@
 
 #include "base/status.h"
 
+#include "kernels/cpu/gemm_amx.h"
 #include "kernels/cpu/gemv_avx512.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/ops_internal.h"
@@ -511,15 +512,20 @@ void gemm_q8a(const WView& w, int64_t j0, int64_t j1, const QActs& x, int64_t r0
   // k chunks (small m: 8 blocks = 8 KiB of packed panel + 2 KiB of scales, L1-resident; large m: 32 blocks, fewer
   // accumulator reloads); whole rows for the generic packer. Chunking does not change the results (kernel_q8a).
   const int64_t nbc_max = fast ? (r1 - r0 <= 64 ? 8 : 32) : nb;
+  const bool amx = r1 - r0 >= amx::kTileRows && amx_active();
   for (int64_t j = j0; j < j1; j += kPanel) {
     const int ncols = static_cast<int>(std::min<int64_t>(kPanel, j1 - j));
     for (int64_t b0 = 0; b0 < nb; b0 += nbc_max) {
       const int64_t nbc = std::min(nbc_max, nb - b0);
       pack_q8a_panel(w, j, ncols, b0, b0 + nbc, pp, tmp);
+      // AMX takes whole groups of 16 rows (same bits), VNNI the rest.
+      const int64_t ra = amx ? r0 + (r1 - r0) / amx::kTileRows * amx::kTileRows : r0;
+      if (ra > r0) amx::q8a_panel(pp.q, pp.d, pp.mn, b0, nbc, nb, x, r0, ra, off, y + j, ldy, ncols, b0 == 0);
+      if (ra == r1) continue;
       if (off < 0) {
-        run_q8a_chunk<true>(pp, b0, nbc, nb, x, r0, r1, off, y + j, ldy, ncols, b0 == 0);
+        run_q8a_chunk<true>(pp, b0, nbc, nb, x, ra, r1, off, y + j, ldy, ncols, b0 == 0);
       } else {
-        run_q8a_chunk<false>(pp, b0, nbc, nb, x, r0, r1, off, y + j, ldy, ncols, b0 == 0);
+        run_q8a_chunk<false>(pp, b0, nbc, nb, x, ra, r1, off, y + j, ldy, ncols, b0 == 0);
       }
     }
   }

@@ -8,7 +8,8 @@
 // Files: ops_ref.cpp (references, fp16), ops_dispatch.cpp (ISA choice, elementwise entry points),
 // matmul.cpp (matmul driver: paths, threads, scratch, OpenBLAS), ops_scalar.cpp / ops_avx2.cpp /
 // ops_avx512.cpp (per-ISA kernel tables; 256-bit kernels shared through kernels_256.inc),
-// rows_avx512.cpp (512-bit decode row kernels), gemm_avx2.cpp / gemm_avx512.cpp (packed prefill GEMMs),
+// rows_avx512.cpp (512-bit decode row kernels), gemm_avx2.cpp / gemm_avx512.cpp (packed prefill GEMMs), gemm_amx.cpp
+// (the int8 GEMM's panel product on AMX tiles), gemv_avx512.cpp (decode straight from pre-packed records),
 // ops_internal.h (the kernel table). Benchmarks: bench/bench_matmul.cpp; tests: tests/kernels/test_ops.cpp.
 #pragma once
 #include <cstdint>
@@ -39,6 +40,24 @@ class ScopedIsa {
 
  private:
   Isa prev_;
+};
+
+// Intel AMX (AMX-TILE + AMX-INT8) for the int8-activation GEMM's panel products (prefill rows in groups of 16).
+// Supported when the CPU has it and the kernel grants this process the tile state (arch_prctl
+// ARCH_REQ_XCOMP_PERM); active by default where supported, KVS_AMX=0 turns it off. It only ever runs under the
+// AVX-512 table and gives the same bits as the VNNI kernel (gemm_amx.h), so it is a speed choice, never a numeric one.
+bool amx_supported();
+bool amx_active();  // supported, enabled, and the current ISA is AVX-512
+// Enables (REQUIRES: amx_supported()) or disables AMX while alive (tests, benchmarks), then restores it.
+class ScopedAmx {
+ public:
+  explicit ScopedAmx(bool on);
+  ~ScopedAmx();
+  ScopedAmx(const ScopedAmx&) = delete;
+  ScopedAmx& operator=(const ScopedAmx&) = delete;
+
+ private:
+  bool prev_;
 };
 
 // True when matmul/dequantize support this weight type.

@@ -1,6 +1,8 @@
 // ISA choice (CPU features + KVS_ISA override) and the elementwise entry points of the op table.
 // Compiled for baseline x86-64: it only reads CPU features and calls through the chosen table.
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -106,6 +108,44 @@ ScopedIsa::~ScopedIsa() {
   active().isa.store(prev_);
   active().table.store(table_of(prev_));
 }
+
+namespace {
+
+// CPUID leaf 7 EDX: bit 24 AMX-TILE, bit 25 AMX-INT8; then the kernel must grant the XTILEDATA state
+// (ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18; Linux 5.16+), process-wide, once.
+bool probe_amx() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  if ((d & (1u << 24)) == 0 || (d & (1u << 25)) == 0) return false;
+  if (!cpu_has(Isa::kAvx512)) return false;
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
+std::atomic<bool>& amx_enabled() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("KVS_AMX");
+    return amx_supported() && !(env != nullptr && std::strcmp(env, "0") == 0);
+  }()};
+  return on;
+}
+
+}  // namespace
+
+bool amx_supported() {
+  static const bool ok = probe_amx();
+  return ok;
+}
+
+bool amx_active() {
+  return current_isa() == Isa::kAvx512 && amx_enabled().load(std::memory_order_relaxed);
+}
+
+ScopedAmx::ScopedAmx(bool on) : prev_(amx_enabled().load()) {
+  KVS_CHECK(!on || amx_supported());
+  amx_enabled().store(on);
+}
+
+ScopedAmx::~ScopedAmx() { amx_enabled().store(prev_); }
 
 namespace detail {
 const KernelTable& active_table() { return *active().table.load(std::memory_order_relaxed); }
