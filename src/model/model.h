@@ -31,9 +31,10 @@ namespace kvs::model {
 // Numeric precision of the matmuls. kInt8: activations quantised to 8 bits per block of 32 (llama.cpp's scheme,
 // fastest). kMixed: float activations for the q/k/v projections and the output head, int8 for the rest.
 // kF32 (default): float activations everywhere.
-// Measured against transformers (float32, same GGUF) on 22 prompts: kF32 max |logit diff| 1e-4, top-1 22/22;
-// kMixed 0.87, 22/22 but greedy 32-token continuations identical on only 13/22 (all near ties); kInt8 1.21, 20/22.
-// The default is the exact one: kvshare's promise is answers as good as full computation.
+// Measured against transformers (float32, same GGUF) on 22 prompts (bench/precision_bars.py, 2026-12-04, f16 KV):
+// kF32 max |logit diff| 0.014, top-1 22/22, greedy 32-token continuations identical 22/22; kMixed 0.76, 22/22,
+// greedy 11/22; kInt8 1.23, top-1 20/22, greedy 9/22 (bars: top-1 >= 21, greedy >= 20), at 1.56x / 1.77x f32's
+// pp512. The default is the exact one: kvshare's promise is answers as good as full computation.
 enum class Precision : uint8_t { kInt8, kMixed, kF32 };
 bool parse_precision(const std::string& s, Precision* out);
 

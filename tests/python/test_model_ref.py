@@ -32,12 +32,12 @@ def prompts():
     return out
 
 
-def run_kvshare(kvs_bin, kvs_model, id_lists, tmp_path):
+def run_kvshare(kvs_bin, kvs_model, id_lists, tmp_path, extra_args=()):
     inp = tmp_path / "prompts.jsonl"
     inp.write_text("".join(json.dumps({"ids": ids}) + "\n" for ids in id_lists))
     logits_path = tmp_path / "logits.f32"
     res = subprocess.run([str(kvs_bin), "score", "--jsonl", str(inp), "--greedy", str(N_GREEDY), "--logits-out",
-                          str(logits_path), "--model", str(kvs_model)], capture_output=True, text=True, timeout=900)
+                          str(logits_path), "--model", str(kvs_model), *extra_args], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     greedy = [json.loads(l)["greedy"] for l in res.stdout.splitlines() if l.strip()]
     logits = np.fromfile(logits_path, dtype=np.float32).reshape(len(id_lists), -1)
