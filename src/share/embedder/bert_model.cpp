@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gguf/gguf_file.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 
 namespace kvs::share {
@@ -82,6 +83,19 @@ void linear(const BertLinear& l, const float* x, int64_t m, float* y, ThreadPool
     float* yr = y + r * n;
     for (int64_t j = 0; j < n; ++j) yr[j] += l.b[j];
   }
+}
+
+// q, k, v (m, D) = x · W{q,k,v}ᵀ + b: one matmul call for the three (one hand-out of work, not three).
+void qkv(const BertLayer& l, const float* x, int64_t m, BertScratch& s, ThreadPool* pool) {
+  kernels::MatmulOptions opt;
+  opt.int8_activations = false;
+  const kernels::MatmulOut outs[3] = {{l.q.w.data, l.q.w.type, l.q.w.n, s.q.data(), l.q.w.n},
+                                      {l.k.w.data, l.k.w.type, l.k.w.n, s.k.data(), l.k.w.n},
+                                      {l.v.w.data, l.v.w.type, l.v.w.n, s.v.data(), l.v.w.n}};
+  kernels::matmul_many(outs, l.q.w.k, x, m, pool, opt);
+  for (const auto& [lin, y] : {std::pair{&l.q, s.q.data()}, std::pair{&l.k, s.k.data()}, std::pair{&l.v, s.v.data()}})
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < lin->w.n; ++j) y[r * lin->w.n + j] += lin->b[j];
 }
 
 // x (m, D) = LN(x + r)
@@ -240,54 +254,59 @@ void BertModel::embed_rows(std::span<const int32_t> ids, std::span<const int32_t
   }
 }
 
-// ctx (rows, D): per sequence and head, softmax(q·kᵀ/√hd)·v over the sequence's own rows.
-// One task per (sequence, head); each thread's slice of s.scores holds kt (hd, T) = the head's keys transposed,
-// so that both inner loops run over contiguous memory without reductions.
+// ctx (rows, D): per sequence and head, softmax(q·kᵀ/√hd)·v over the sequence's own rows, by the engine's tiled
+// attention kernel (kernels/cpu/attention.h: vectorised per ISA, tested against its double-precision reference).
+// K and V are copied into 16-slot blocks, each sequence's blocks in a row, and every query row of a sequence is
+// given the sequence's last position, so it attends to all T keys: no mask, bidirectional. Attention never
+// crosses a sequence, and a row's result depends only on its own sequence (the kernel's invariant).
 void BertModel::attention(std::span<const int32_t> seq_lens, BertScratch& s, ThreadPool* pool) const {
   const int64_t D = hp_.n_embd, H = hp_.n_head, hd = hp_.head_dim();
-  const int64_t T_max = *std::max_element(seq_lens.begin(), seq_lens.end());
-  const int64_t per_thread = T_max * (hd + 1);
-  std::vector<int64_t> starts(seq_lens.size());  // (n_seqs) first row of each sequence
-  for (size_t i = 1; i < seq_lens.size(); ++i) starts[i] = starts[i - 1] + seq_lens[i - 1];
-  const int64_t n_tasks = static_cast<int64_t>(seq_lens.size()) * H;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-
-  auto run = [&](int ith, int nth) {
-    float* kt = s.scores.data() + ith * per_thread;  // (hd, T)
-    float* sc = kt + T_max * hd;                      // (T)
-    for (int64_t task = n_tasks * ith / nth; task < n_tasks * (ith + 1) / nth; ++task) {
-      const int64_t seq = task / H, h = task % H;
-      const int64_t T = seq_lens[static_cast<size_t>(seq)], r0 = starts[static_cast<size_t>(seq)];
-      for (int64_t j = 0; j < T; ++j) {
-        const float* kj = s.k.data() + (r0 + j) * D + h * hd;
-        for (int64_t d = 0; d < hd; ++d) kt[d * T + j] = kj[d];
-      }
-      for (int64_t i = 0; i < T; ++i) {
-        const float* qi = s.q.data() + (r0 + i) * D + h * hd;
-        std::fill(sc, sc + T, 0.0f);
-        for (int64_t d = 0; d < hd; ++d) {
-          const float qd = qi[d] * scale;
-          const float* ktd = kt + d * T;
-          for (int64_t j = 0; j < T; ++j) sc[j] += qd * ktd[j];
-        }
-        kernels::softmax(sc, T);
-        float* out = s.ctx.data() + (r0 + i) * D + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t j = 0; j < T; ++j) {
-          const float pj = sc[j];
-          const float* vj = s.v.data() + (r0 + j) * D + h * hd;
-          for (int64_t d = 0; d < hd; ++d) out[d] += pj * vj[d];
-        }
-      }
-    }
-  };
-  const int nth = pool != nullptr ? pool->size() : 1;
-  s.scores.resize(static_cast<size_t>(nth * per_thread));
-  if (pool != nullptr && n_tasks > 1) {
-    pool->parallel_for(run);
-  } else {
-    run(0, 1);
+  constexpr int64_t kBlock = 16;
+  int64_t n_blocks = 0, rows = 0;
+  for (int32_t len : seq_lens) {
+    n_blocks += (len + kBlock - 1) / kBlock;
+    rows += len;
   }
+  const int64_t head_stride = kBlock * hd, block_stride = H * head_stride;
+  s.kb.resize(static_cast<size_t>(n_blocks * block_stride));
+  s.vb.resize(static_cast<size_t>(n_blocks * block_stride));
+  s.blocks.resize(static_cast<size_t>(n_blocks));
+  s.pos.resize(static_cast<size_t>(rows));
+  s.seqs.clear();
+  int64_t r0 = 0, b0 = 0;
+  for (int32_t len : seq_lens) {
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t r = r0 + j;
+      const int64_t dst = (b0 + j / kBlock) * block_stride + (j % kBlock) * hd;
+      for (int64_t h = 0; h < H; ++h) {
+        std::memcpy(s.kb.data() + dst + h * head_stride, s.k.data() + r * D + h * hd, sizeof(float) * hd);
+        std::memcpy(s.vb.data() + dst + h * head_stride, s.v.data() + r * D + h * hd, sizeof(float) * hd);
+      }
+      s.pos[static_cast<size_t>(r)] = len - 1;
+    }
+    const int64_t nb = (len + kBlock - 1) / kBlock;
+    for (int64_t b = 0; b < nb; ++b) s.blocks[static_cast<size_t>(b0 + b)] = static_cast<int32_t>(b0 + b);
+    s.seqs.push_back(kernels::AttnSeq{std::span<const int32_t>(s.blocks.data() + b0, static_cast<size_t>(nb)), r0, len});
+    r0 += len;
+    b0 += nb;
+  }
+  kernels::AttnArgs a;
+  a.n_head = a.n_head_kv = H;
+  a.head_dim = hd;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  a.q = s.q.data();
+  a.ldq = D;
+  a.pos = s.pos.data();
+  a.out = s.ctx.data();
+  a.ldo = D;
+  kernels::PagedKv kv;
+  kv.dtype = DType::kF32;
+  kv.k = s.kb.data();
+  kv.v = s.vb.data();
+  kv.block_stride = block_stride;
+  kv.head_stride = head_stride;
+  kv.block_size = kBlock;
+  kernels::attention_paged(a, kv, s.seqs, pool);
 }
 
 void BertModel::forward(std::span<const int32_t> ids, std::span<const int32_t> seq_lens, BertScratch& s,
@@ -305,9 +324,7 @@ void BertModel::forward(std::span<const int32_t> ids, std::span<const int32_t> s
 
   embed_rows(ids, seq_lens, s.x.data());
   for (const BertLayer& l : layers_) {
-    linear(l.q, s.x.data(), rows, s.q.data(), pool);
-    linear(l.k, s.x.data(), rows, s.k.data(), pool);
-    linear(l.v, s.x.data(), rows, s.v.data(), pool);
+    qkv(l, s.x.data(), rows, s, pool);
     attention(seq_lens, s, pool);
     linear(l.o, s.ctx.data(), rows, s.tmp.data(), pool);
     add_norm(s.x.data(), s.tmp.data(), rows, D, l.attn_norm, hp_.ln_eps);

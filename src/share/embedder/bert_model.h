@@ -34,6 +34,7 @@
 #include "base/dtype.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
 
 namespace kvs::gguf { class GgufFile; }
 
@@ -87,7 +88,10 @@ struct BertScratch {
   std::vector<float> ctx;     // (rows, D)   attention output before Wo
   std::vector<float> tmp;     // (rows, D)   projection output
   std::vector<float> ff;      // (rows, F)
-  std::vector<float> scores;  // (n_threads, max_seq_len)
+  std::vector<float> kb, vb;   // (n_blocks, H, 16, hd) K and V of every sequence in 16-slot blocks (attention)
+  std::vector<int32_t> blocks; // (n_blocks) identity block table: sequence i's blocks follow sequence i - 1's
+  std::vector<int32_t> pos;    // (rows) each row's sequence's last position: every key is visible
+  std::vector<kernels::AttnSeq> seqs;  // (n_seqs) one per sequence
 };
 
 class BertModel {
