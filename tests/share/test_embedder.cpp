@@ -20,7 +20,7 @@
 namespace kvs::share {
 namespace {
 
-constexpr int kD = 8, kH = 2, kF = 16, kL = 2, kP = 16, kTypes = 2;
+constexpr int kD = 8, kH = 2, kF = 16, kL = 2, kP = 48, kTypes = 2;  // kP > 16: texts span several attention blocks
 const std::vector<std::string> kVocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "patient", "has",
                                          "a",     "fever", "cough", "##s",   "doctor", "?",     "and",   "pain"};
 const int kV = static_cast<int>(kVocab.size());
@@ -222,7 +222,9 @@ std::unique_ptr<Embedder> load_ok(const std::string& path, int threads = 1) {
 }
 
 const char* kTexts[] = {"the patient has a fever", "Doctor?", "", "coughs and pain and fever and the doctor",
-                        "the the the the the the the the the the the the the the the the the the the"};
+                        "the the the the the the the the the the the the the the the the the the the",
+                        "the patient has a fever and a cough and pain and the doctor has a fever and the patient has a cough "
+                        "and pain and the doctor"};
 
 TEST(Embedder, MatchesNaiveReferenceMeanPooling) {
   const Tiny m = make_tiny(7);
