@@ -11,7 +11,6 @@ trade-off is on one screen.
   ~/.cache/kvshare/venv/bin/python bench/precision_bars.py [--threads 2]
 """
 import argparse
-import json
 import pathlib
 import subprocess
 import sys

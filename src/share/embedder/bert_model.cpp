@@ -73,16 +73,18 @@ Status get_norm(const gguf::GgufFile& f, const std::string& name, int64_t n, Ber
 
 // ---- forward pieces -----------------------------------------------------------------------------------------
 
+// y (m, out) += b
+void add_bias(const BertLinear& l, int64_t m, float* y) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < l.w.n; ++j) y[r * l.w.n + j] += l.b[j];
+}
+
 // y (m, out) = x (m, in) · Wᵀ + b
 void linear(const BertLinear& l, const float* x, int64_t m, float* y, ThreadPool* pool) {
   kernels::MatmulOptions opt;
   opt.int8_activations = false;  // exact float path (F32/F16 weights take it anyway)
   kernels::matmul(l.w.data, l.w.type, l.w.n, l.w.k, x, m, y, l.w.n, pool, opt);
-  const int64_t n = l.w.n;
-  for (int64_t r = 0; r < m; ++r) {
-    float* yr = y + r * n;
-    for (int64_t j = 0; j < n; ++j) yr[j] += l.b[j];
-  }
+  add_bias(l, m, y);
 }
 
 // q, k, v (m, D) = x · W{q,k,v}ᵀ + b: one matmul call for the three (one hand-out of work, not three).
@@ -93,9 +95,9 @@ void qkv(const BertLayer& l, const float* x, int64_t m, BertScratch& s, ThreadPo
                                       {l.k.w.data, l.k.w.type, l.k.w.n, s.k.data(), l.k.w.n},
                                       {l.v.w.data, l.v.w.type, l.v.w.n, s.v.data(), l.v.w.n}};
   kernels::matmul_many(outs, l.q.w.k, x, m, pool, opt);
-  for (const auto& [lin, y] : {std::pair{&l.q, s.q.data()}, std::pair{&l.k, s.k.data()}, std::pair{&l.v, s.v.data()}})
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t j = 0; j < lin->w.n; ++j) y[r * lin->w.n + j] += lin->b[j];
+  add_bias(l.q, m, s.q.data());
+  add_bias(l.k, m, s.k.data());
+  add_bias(l.v, m, s.v.data());
 }
 
 // x (m, D) = LN(x + r)
