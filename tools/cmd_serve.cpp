@@ -46,6 +46,7 @@ struct ServeArgs {
   double recompute_ratio = share::PlannerConfig{}.recompute_ratio;
   double adaptive_residual = share::PlannerConfig{}.adaptive_residual;
   double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
+  double fragment_ratio = share::PlannerConfig{}.fragment_ratio;
   std::string deviation = share::deviation_scorer_name(engine::SharingDefaults::kDeviation);
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
@@ -212,6 +213,7 @@ int run_serve(const ServeArgs& a) {
   ec.planner.recompute_ratio = a.recompute_ratio;
   ec.planner.adaptive_residual = a.adaptive_residual;
   ec.planner.adaptive_max_ratio = a.adaptive_max_ratio;
+  ec.planner.fragment_ratio = a.fragment_ratio;
   share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
@@ -359,6 +361,10 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--adaptive-max-ratio", a->adaptive_max_ratio,
                   "Adaptive budget: the largest share of reused tokens recomputed before falling back (default 0.5)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--fragment-ratio", a->fragment_ratio,
+                  "With --fragments: share of the reused tokens inside fragment runs recomputed by deviation, ranked "
+                  "apart from the own donor's (default: --recompute-ratio, one ranking)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
                   "(attention-weighted V deviation); default attn-v")
@@ -392,7 +398,7 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_flag("--fragments,!--no-fragments", a->fragments,
                 "Fragments from several donors: what the best donor lacks is covered by runs of other donors of the "
                 "share domain, found by a fragment index (default off: it lowered fidelity on recombined prompts, "
-                "docs/eval/growing_fragments_tune_n16.md)");
+                "docs/eval/growing_test_n48.md)");
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,

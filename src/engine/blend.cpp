@@ -29,8 +29,9 @@ Blend::Blend(share::ReusePlan plan, int32_t first, const BlendOptions& opt, cons
   KVS_CHECK(opt_.refine_widen >= 1.0);
   if (opt_.naive) return;
   const int64_t n_cand = static_cast<int64_t>(candidates_.size());
-  const int64_t k = share::selection_size(n_cand, opt_.recompute_ratio.value_or(opt_.planner.recompute_ratio),
-                                          opt_.planner.recompute_budget);
+  const int64_t k = share::selection_split(plan_.fragment_candidates(),
+                                           opt_.recompute_ratio.value_or(opt_.planner.recompute_ratio), opt_.planner)
+                        .total();
   expected_selected_ += k;
   if (opt_.refine_layer > 0)
     expected_extra_ = std::min<int64_t>(n_cand, static_cast<int64_t>(std::ceil(opt_.refine_widen * k))) - k;

@@ -34,8 +34,9 @@ void semantic_counts(const align::EditScript& s, int32_t n_prompt, int64_t* init
 // A semantic plan's cost from its own sets: recompute set + the top k of its candidates through every layer, the
 // other candidates' first-layer pass.
 double semantic_price(const ReusePlan& p, const PlanRequest& req, const PlannerConfig& cfg) {
-  const int64_t c = static_cast<int64_t>(p.deviation_candidates().size());
-  const int64_t k = selection_size(c, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg.recompute_budget);
+  const std::vector<uint8_t> frag = p.fragment_candidates();
+  const int64_t c = static_cast<int64_t>(frag.size());
+  const int64_t k = selection_split(frag, req.recompute_ratio.value_or(cfg.recompute_ratio), cfg).total();
   return static_cast<double>(p.recompute.size() + k) + static_cast<double>(c - k) / req.n_layer;
 }
 
@@ -71,6 +72,7 @@ Status PlannerConfig::validate() const {
   if (edit_window < 0 || edit_tail < 0) return invalid_argument("edit_window and edit_tail must be >= 0");
   if (!(adaptive_residual >= 0.0)) return invalid_argument("adaptive_residual must be >= 0 (0 = off)");
   if (!in_unit(adaptive_max_ratio)) return invalid_argument("adaptive_max_ratio must be in [0, 1]");
+  if (!(fragment_ratio <= 1.0)) return invalid_argument("fragment_ratio must be in [0, 1], or < 0 for r");
   return Status::ok();
 }
 
@@ -131,6 +133,21 @@ Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const P
   return pick_plan(&semantic, cost, req, cfg);
 }
 
+SelectionSplit selection_split(std::span<const uint8_t> from_fragment, double ratio, const PlannerConfig& cfg) {
+  const int64_t n = static_cast<int64_t>(from_fragment.size());
+  const int64_t n_frag = std::count(from_fragment.begin(), from_fragment.end(), uint8_t{1});
+  SelectionSplit s;
+  if (cfg.fragment_ratio < 0.0 || n_frag == 0) {
+    s.own = selection_size(n, ratio, cfg.recompute_budget);
+    return s;
+  }
+  s.split = true;
+  s.own = selection_size(n - n_frag, ratio, cfg.recompute_budget);
+  const int64_t left = cfg.recompute_budget < 0 ? -1 : cfg.recompute_budget - s.own;
+  s.fragment = selection_size(n_frag, cfg.fragment_ratio, left);
+  return s;
+}
+
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,
                                             std::optional<double> ratio, std::span<const float> rank, double widen,
                                             int64_t* selected_k) {
@@ -149,13 +166,17 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
                             " candidates");
   std::span<const float> order = rank.empty() ? scores : rank;
   const int64_t n_cand = static_cast<int64_t>(cand.size());
-  int64_t k = selection_size(n_cand, r, cfg.recompute_budget);
+  const std::vector<uint8_t> frag = plan.fragment_candidates();
+  const SelectionSplit split = selection_split(frag, r, cfg);
+  int64_t k = split.total();
   bool miss = should_fall_back(scores, cfg.guard_threshold, cfg.guard_quantile);
+  bool adapted = false;
   if (!miss && cfg.adaptive_residual > 0.0) {
     const int64_t k_max = std::max(k, selection_size(n_cand, cfg.adaptive_max_ratio, cfg.recompute_budget));
     const std::optional<int64_t> ka = adaptive_selection_size(order, scores, cand, k, k_max, cfg.adaptive_residual);
     if (ka) k = *ka;
     miss = !ka;
+    adapted = ka && *ka != split.total();
   }
   if (miss) {
     ReusePlan full = full_plan(plan.n_prompt);
@@ -166,8 +187,24 @@ Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const flo
     return RefineOutcome::kFellBack;
   }
   if (selected_k) *selected_k = k;
-  const int64_t wide = std::min<int64_t>(n_cand, static_cast<int64_t>(std::ceil(widen * static_cast<double>(k) - 1e-9)));
-  plan.recompute.merge(select_top_k(order, cand, wide));
+  const auto widened = [&](int64_t kk, int64_t n) {
+    return std::min<int64_t>(n, static_cast<int64_t>(std::ceil(widen * static_cast<double>(kk) - 1e-9)));
+  };
+  if (!split.split || adapted) {
+    plan.recompute.merge(select_top_k(order, cand, widened(k, n_cand)));
+    return RefineOutcome::kSelected;
+  }
+  for (uint8_t group : {uint8_t{0}, uint8_t{1}}) {  // own-donor candidates, then fragment candidates, apart
+    std::vector<float> o;
+    std::vector<int32_t> c;
+    for (size_t i = 0; i < cand.size(); ++i)
+      if (frag[i] == group) {
+        o.push_back(order[i]);
+        c.push_back(cand[i]);
+      }
+    const int64_t kk = group == 0 ? split.own : split.fragment;
+    plan.recompute.merge(select_top_k(o, c, widened(kk, static_cast<int64_t>(c.size()))));
+  }
   return RefineOutcome::kSelected;
 }
 

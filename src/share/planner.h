@@ -60,6 +60,12 @@ struct PlannerConfig {
   // the selection is known.
   double adaptive_residual = 0.0;
   double adaptive_max_ratio = 0.5;
+  // Fragment budget: the share of the candidates inside fragment runs (donor >= 0: KV computed behind another
+  // prompt's text, so every token of the run saw a different context) recomputed, selected by deviation among
+  // those candidates alone; the plan's own-donor candidates keep r. < 0 = r for every candidate (one ranking).
+  // The budget is split by the candidates' origin, never shared: a fragment-heavy plan cannot starve its
+  // own-donor edits, and the reverse.
+  double fragment_ratio = -1.0;
 
   Status validate() const;
 };
@@ -102,6 +108,17 @@ Result<ReusePlan> plan(const PlanRequest& req, const PlannerConfig& cfg);
 // REQUIRES: semantic.mode == kSemantic, semantic.n_prompt == req.n_prompt; req valid.
 Result<ReusePlan> plan_ready(ReusePlan semantic, const PlanRequest& req, const PlannerConfig& cfg);
 
+// The deviation selection's size for a plan: selection_size(C, r, budget) over its candidates, or with
+// cfg.fragment_ratio >= 0 and fragment candidates, the own-donor candidates' top r plus the fragment
+// candidates' top fragment_ratio (the budget caps the sum, own-donor candidates first).
+struct SelectionSplit {
+  int64_t own = 0;       // selected among own-donor candidates (all candidates when unsplit)
+  int64_t fragment = 0;  // selected among fragment candidates
+  bool split = false;    // the two groups are ranked apart
+  int64_t total() const { return own + fragment; }
+};
+SelectionSplit selection_split(std::span<const uint8_t> from_fragment, double ratio, const PlannerConfig& cfg);
+
 enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
 
 // scores[i]: deviation of plan.deviation_candidates()[i], measured at the first layer(s) (relative K/V
@@ -109,7 +126,8 @@ enum class RefineOutcome { kSelected, kFellBack, kNothingToDo };
 // deviation), same length; empty = rank by `scores`.
 // kFellBack: the guard fired, plan is now full_plan(n) with fell_back = true (donor_id and script kept for
 // logs). kSelected: the top-r candidates were added to plan.recompute. kNothingToDo: not a semantic plan.
-// ratio: per-request r (nullopt: cfg.recompute_ratio).
+// ratio: per-request r (nullopt: cfg.recompute_ratio). With cfg.fragment_ratio >= 0 the own-donor and fragment
+// candidates are ranked apart (selection_split); the adaptive budget, when on, ranks them together from that floor.
 // widen >= 1 (gradual filtering): the top min(C, ceil(widen * k)) join the recompute set instead of the top k, for
 // a later layer to filter down to k; *selected_k (when given) receives k (0 after a fall-back).
 Result<RefineOutcome> refine_with_deviation(ReusePlan& plan, std::span<const float> scores, const PlannerConfig& cfg,

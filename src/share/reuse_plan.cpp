@@ -93,17 +93,31 @@ std::vector<ReusedSlot> ReusePlan::slots() const {
   return out;
 }
 
-std::vector<int32_t> ReusePlan::deviation_candidates() const {
-  std::vector<int32_t> out;
-  const auto rec = recompute.positions();
+namespace {
+// Calls f(position, run) for every deviation candidate (reused, >= exact_prefix, not recomputed), ascending.
+template <typename F>
+void for_each_candidate(const ReusePlan& plan, F&& f) {
+  const auto rec = plan.recompute.positions();
   size_t ci = 0;
-  for (const ReusedRun& r : reused) {
-    for (int32_t p = std::max(r.dst, exact_prefix); p < r.dst + r.n; ++p) {
+  for (const ReusedRun& r : plan.reused) {
+    for (int32_t p = std::max(r.dst, plan.exact_prefix); p < r.dst + r.n; ++p) {
       while (ci < rec.size() && rec[ci] < p) ++ci;
       if (ci < rec.size() && rec[ci] == p) continue;
-      out.push_back(p);
+      f(p, r);
     }
   }
+}
+}  // namespace
+
+std::vector<int32_t> ReusePlan::deviation_candidates() const {
+  std::vector<int32_t> out;
+  for_each_candidate(*this, [&](int32_t p, const ReusedRun&) { out.push_back(p); });
+  return out;
+}
+
+std::vector<uint8_t> ReusePlan::fragment_candidates() const {
+  std::vector<uint8_t> out;
+  for_each_candidate(*this, [&](int32_t, const ReusedRun& r) { out.push_back(r.donor >= 0 ? 1 : 0); });
   return out;
 }
 

@@ -78,6 +78,9 @@ struct ReusePlan {
   // Reused positions >= exact_prefix that are not recomputed, ascending: the tokens whose deviation the
   // engine scores at the first layer(s) (refine_with_deviation() expects scores in this order).
   std::vector<int32_t> deviation_candidates() const;
+  // Parallel to deviation_candidates(): 1 where the candidate lies in a fragment run (donor >= 0: its donor
+  // context is another prompt's), 0 in a run of the plan's own donor.
+  std::vector<uint8_t> fragment_candidates() const;
 
   Status check() const;
   // e.g. "semantic donor=42 n=120 reused=95 recompute=25 [5,10) 119 script=K50 D3 I5 K62(+2)", then with

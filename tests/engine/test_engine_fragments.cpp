@@ -45,7 +45,7 @@ TEST(EngineFragments, TwoPassagesFromTwoDonorsAreBothReused) {
   ASSERT_TRUE(fx().emb) << "embedder missing: run scripts/fetch_embedder.sh";
   EngineConfig cfg;
   cfg.kv_cache_mib = 64;
-  cfg.fragments = true;  // off by default (fidelity on recombined prompts: docs/eval/growing_fragments_tune_n16.md)
+  cfg.fragments = true;  // off by default (fidelity on recombined prompts: docs/eval/growing_test_n48.md)
   Engine e(*fx().model, *fx().tok, cfg, fx().emb.get());
   std::string ta, tb, tc, t_full;
   auto a = run(e, one_passage(kPassage, "What are the symptoms of diabetes?"), &ta);
@@ -101,6 +101,51 @@ TEST(EngineFragments, TwoPassagesFromTwoDonorsAreBothReused) {
   EXPECT_GT(rep.reused_tokens, single.usage.share.reused_tokens + shorter / 2);
   auto m = e.metrics();
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total);
+}
+
+// The fragment budget (PlannerConfig::fragment_ratio): the fragment runs' candidates are ranked apart and 0.5 of
+// them recomputed, so the same recombined prompt recomputes about (0.5 - 0.15) of those runs more than with one
+// ranking at r, and still answers like full computation.
+TEST(EngineFragments, FragmentBudgetRecomputesMoreOfTheFragmentRun) {
+  ASSERT_TRUE(fx().model && fx().tok && fx().emb) << "model or embedder missing: run scripts/fetch_model.sh and fetch_embedder.sh";
+  const auto serve_recombined = [](double fragment_ratio, std::string* text) {
+    EngineConfig cfg;
+    cfg.kv_cache_mib = 64;
+    cfg.fragments = true;
+    cfg.planner.fragment_ratio = fragment_ratio;
+    Engine e(*fx().model, *fx().tok, cfg, fx().emb.get());
+    std::string x;
+    run(e, one_passage(kPassage, "What are the symptoms of diabetes?"), &x);
+    run(e, one_passage(kPassage2, "Who is at higher risk of glaucoma?"), &x);
+    return run(e, two_passages("Can diabetes or glaucoma cause blindness?", ShareMode::kAuto), text).usage.share;
+  };
+  std::string t_one, t_apart, t_full;
+  const ShareReport one = serve_recombined(-1.0, &t_one);
+  const ShareReport apart = serve_recombined(0.5, &t_apart);
+  ASSERT_EQ(one.mode, "semantic");
+  ASSERT_EQ(apart.mode, "semantic");
+  ASSERT_EQ(apart.donors.size(), 2u);
+  ASSERT_EQ(one.donors.size(), 2u);
+  int64_t frag = 0;  // tokens of the fragment runs (here every run: no donor is similar to the whole prompt)
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(apart.donors[i].tokens, one.donors[i].tokens);  // the same cover: only the selection differs
+    frag += apart.donors[i].tokens;
+  }
+  ASSERT_GT(frag, 128);
+  // Candidates = the runs minus the exact template prefix (< 64 tokens); (0.5 - 0.15) of them is > a quarter.
+  std::printf("fragment runs %lld tokens: recomputed %lld (budget 0.5) vs %lld (r)\n", static_cast<long long>(frag),
+              static_cast<long long>(apart.recomputed_tokens), static_cast<long long>(one.recomputed_tokens));
+  EXPECT_GE(apart.recomputed_tokens - one.recomputed_tokens, (frag - 64) / 4)
+      << "recomputed " << apart.recomputed_tokens << " vs " << one.recomputed_tokens << " (fragment run " << frag << ")";
+  EXPECT_EQ(apart.reused_tokens + apart.recomputed_tokens, one.reused_tokens + one.recomputed_tokens);
+  EngineConfig cfg;
+  cfg.kv_cache_mib = 64;
+  Engine f(*fx().model, *fx().tok, cfg, fx().emb.get());
+  run(f, two_passages("Can diabetes or glaucoma cause blindness?", ShareMode::kFull), &t_full);
+  std::vector<int32_t> tok_a = fx().tok->encode(t_apart).value(), tok_f = fx().tok->encode(t_full).value();
+  ASSERT_GE(tok_f.size(), 4u);
+  ASSERT_GE(tok_a.size(), 4u) << t_apart;
+  EXPECT_TRUE(std::equal(tok_f.begin(), tok_f.begin() + 4, tok_a.begin())) << t_apart << "\nfull: " << t_full;
 }
 
 }  // namespace

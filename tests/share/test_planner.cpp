@@ -490,6 +490,73 @@ TEST(PlannerRefine, RankScoresChooseTheRowsWhileTheGuardReadsTheRelativeScores) 
             Code::kInvalidArgument);
 }
 
+// A plan with own-donor candidates 4..43 (40) and a fragment run's candidates 44..63 (20); 64 is the last token.
+ReusePlan own_and_fragment_plan() {
+  Seq donor = iota_seq(40, 0), target = iota_seq(4, 100);
+  target.insert(target.end(), donor.begin(), donor.end());
+  for (int32_t i = 0; i < 21; ++i) target.push_back(200 + i);  // I4 K40(+4) I21
+  auto p = semantic_plan(65, 9, align::align(donor, target));
+  KVS_CHECK(p.is_ok());
+  ReusePlan plan = std::move(p).value();
+  const ReusedRun frag{0, 44, 20, 5};
+  add_fragment_runs(plan, std::span<const ReusedRun>(&frag, 1));
+  KVS_CHECK(plan.check().is_ok());
+  return plan;
+}
+
+TEST(PlannerRefine, FragmentBudgetRanksFragmentCandidatesApart) {
+  ReusePlan plan = own_and_fragment_plan();
+  const auto cand = plan.deviation_candidates();
+  const auto frag = plan.fragment_candidates();
+  ASSERT_EQ(cand.size(), 60u);
+  ASSERT_EQ(frag.size(), 60u);
+  for (size_t i = 0; i < cand.size(); ++i) EXPECT_EQ(frag[i], cand[i] >= 44 ? 1 : 0) << cand[i];
+  // Own-donor candidates deviate more than every fragment candidate; among the fragments, 50..59 most.
+  std::vector<float> scores(cand.size());
+  for (size_t i = 0; i < cand.size(); ++i)
+    scores[i] = cand[i] < 44 ? 0.3f + 0.001f * static_cast<float>(i) : (cand[i] >= 50 && cand[i] < 60 ? 0.05f : 0.01f);
+  PlannerConfig cfg;
+  cfg.recompute_ratio = 0.1;
+  // One ranking (fragment_ratio < 0): k = ceil(0.1 * 60) = 6, all own-donor: the top scores.
+  ReusePlan one = plan;
+  ASSERT_TRUE(refine_with_deviation(one, scores, cfg).is_ok());
+  EXPECT_EQ(one.recompute.size() - plan.recompute.size(), 6);
+  for (int32_t p = 44; p < 64; ++p) EXPECT_FALSE(one.recompute.contains(p)) << p;
+  // Apart: ceil(0.1 * 40) = 4 own-donor (the reference's top 4 of them) + ceil(0.5 * 20) = 10 fragment (50..59).
+  cfg.fragment_ratio = 0.5;
+  const SelectionSplit split = selection_split(frag, cfg.recompute_ratio, cfg);
+  EXPECT_TRUE(split.split);
+  EXPECT_EQ(split.own, 4);
+  EXPECT_EQ(split.fragment, 10);
+  ReusePlan apart = plan;
+  int64_t k = 0;
+  ASSERT_TRUE(refine_with_deviation(apart, scores, cfg, std::nullopt, {}, 1.0, &k).is_ok());
+  EXPECT_EQ(k, 14);
+  std::vector<float> own_scores(scores.begin(), scores.begin() + 40);
+  std::vector<int32_t> own_pos(cand.begin(), cand.begin() + 40);
+  std::vector<int32_t> want = reference_select(own_scores, own_pos, 4);
+  for (int32_t p = 50; p < 60; ++p) want.push_back(p);
+  RecomputeSet expect = plan.recompute;
+  expect.merge(want);
+  EXPECT_EQ(apart.recompute, expect);
+  EXPECT_TRUE(apart.check().is_ok());
+  // The planner prices the split selection: 14 rows through every layer, the other 46 candidates' first layer.
+  PlanRequest req{65, 30, 0, nullptr, std::nullopt};
+  auto priced = plan_ready(plan, req, cfg);
+  ASSERT_TRUE(priced.is_ok());
+  EXPECT_DOUBLE_EQ(priced->predicted_cost, static_cast<double>(plan.recompute.size() + 14) + 46.0 / 30.0);
+  // A budget caps the sum, own-donor candidates first.
+  cfg.recompute_budget = 7;
+  const SelectionSplit capped = selection_split(frag, cfg.recompute_ratio, cfg);
+  EXPECT_EQ(capped.own, 4);
+  EXPECT_EQ(capped.fragment, 3);
+  // No fragment candidates: one ranking whatever fragment_ratio says.
+  const std::vector<uint8_t> none(40, 0);
+  EXPECT_FALSE(selection_split(none, 0.1, cfg).split);
+  cfg.fragment_ratio = 1.5;
+  EXPECT_EQ(cfg.validate().code(), Code::kInvalidArgument);
+}
+
 TEST(PlannerRefine, RejectsWrongScoreCountAndIgnoresNonSemantic) {
   Seq donor = iota_seq(10, 0), target = donor;
   target[5] = 77;
