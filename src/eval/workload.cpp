@@ -109,18 +109,20 @@ void make_rag_sets(const EvalData& data, const WorkloadOptions& opt, std::vector
 
 // One step of a growing session (workload.h): which of the session's passages, in order, and which is asked.
 struct GrowingStep {
-  std::array<int, 3> passages;  // indices into the session's four; -1 = none
+  std::array<int, 4> passages;  // indices into the session's four; -1 = none
   int asked;                    // the passage whose question is asked
   bool second;                  // its second question (when it has one)
 };
-constexpr std::array<GrowingStep, 8> kGrowingSteps = {{{{0, -1, -1}, 0, false},
-                                                      {{0, -1, -1}, 0, true},
-                                                      {{0, 1, -1}, 1, false},
-                                                      {{0, 1, -1}, 1, true},
-                                                      {{0, 1, 2}, 2, false},
-                                                      {{0, 1, 2}, 2, true},
-                                                      {{1, 3, -1}, 3, false},
-                                                      {{2, 0, -1}, 0, true}}};
+constexpr std::array<GrowingStep, 10> kGrowingSteps = {{{{0, -1, -1, -1}, 0, false},
+                                                       {{0, -1, -1, -1}, 0, true},
+                                                       {{0, 1, -1, -1}, 1, false},
+                                                       {{0, 1, -1, -1}, 1, true},
+                                                       {{0, 1, 2, -1}, 2, false},
+                                                       {{0, 1, 2, -1}, 2, true},
+                                                       {{1, 3, -1, -1}, 3, false},
+                                                       {{2, 0, -1, -1}, 0, true},
+                                                       {{0, 1, 2, 3}, 3, true},
+                                                       {{3, 0, 1, 2}, 1, false}}};
 
 EvalRequest make_growing_request(std::span<const RagItem* const> session, int step, int index, uint64_t seed) {
   const GrowingStep& s = kGrowingSteps[step];

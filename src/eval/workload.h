@@ -22,11 +22,12 @@
 //   key = "m<first passage id>"; reference = the asked passage.
 // growing (reuse coverage: content that grows and recombines): sessions of four passages A, B, C, D; a session
 //   asks, each time behind a fresh preamble and with the system prompt of rag,
-//     [A] qA, [A] qA', [A B] qB, [A B] qB', [A B C] qC, [A B C] qC', [B D] qD, [C A] qA'
+//     [A] qA, [A] qA', [A B] qB, [A B] qB', [A B C] qC, [A B C] qC', [B D] qD, [C A] qA', [A B C D] qD',
+//     [D A B C] qB
 //   (q' = the passage's second question when it has one), the passages numbered in the user message
-//   ("Reference passages:\n[1] ...\n\n[2] ..."). So prompts extend earlier ones (1-3 passages, their earlier part
-//   at the same place) and recombine passages first seen in two different prompts; 1-4 passages are in play,
-//   about 400-2,000 tokens a prompt. Sessions are taken `window` at a time and interleaved step by step.
+//   ("Reference passages:\n[1] ...\n\n[2] ..."). So prompts extend earlier ones (1-4 passages, their earlier part
+//   at the same place) and recombine passages first seen in different prompts (in another order, or a known run
+//   shifted behind a passage of another prompt); 1-4 passages a prompt, about 400-2,500 tokens. Sessions are taken `window` at a time and interleaved step by step.
 //   key = "s<A's id>", use = the step (0..7); reference = the asked passage.
 // share_text (what the engine embeds to find donors) = the user message content.
 // split: the stream is drawn only from the part of the data named by WorkloadOptions::split (filter_split): tune

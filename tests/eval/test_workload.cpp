@@ -137,16 +137,16 @@ TEST(Workload, RagPassageSetsRepeatTheirPassagesInOrder) {
   EXPECT_FALSE(make_workload(WorkloadKind::kRag, d, o).is_ok());
 }
 
-// growing: sessions of four passages, eight steps; prompts extend earlier ones (their passages in order) and
+// growing: sessions of four passages, ten steps; prompts extend earlier ones (their passages in order) and
 // recombine passages first seen in different prompts.
 TEST(Workload, GrowingPromptsExtendAndRecombinePassages) {
   const EvalData d = synthetic_data();
   WorkloadOptions o;
-  o.n = 16;
+  o.n = 20;
   o.window = 1;
   auto w = make_workload(WorkloadKind::kGrowing, d, o);
   ASSERT_TRUE(w.is_ok()) << w.status().to_string();
-  ASSERT_EQ(w->size(), 16u);
+  ASSERT_EQ(w->size(), 20u);
   auto passages_in = [&](const EvalRequest& r) {  // ids of the passages a request holds, in prompt order
     std::vector<std::pair<size_t, int>> at;
     for (const auto& item : d.rag)
@@ -158,10 +158,10 @@ TEST(Workload, GrowingPromptsExtendAndRecombinePassages) {
   };
   for (int s = 0; s < 2; ++s) {
     std::vector<std::vector<int>> held;
-    for (int step = 0; step < 8; ++step) {
-      const EvalRequest& r = (*w)[s * 8 + step];
+    for (int step = 0; step < 10; ++step) {
+      const EvalRequest& r = (*w)[s * 10 + step];
       EXPECT_EQ(r.use, step);
-      EXPECT_EQ(r.key, (*w)[s * 8].key);
+      EXPECT_EQ(r.key, (*w)[s * 10].key);
       EXPECT_NE(r.share_text.find("Question: " + r.question), std::string::npos);
       EXPECT_NE(r.share_text.find(r.reference), std::string::npos) << "the asked passage is in the prompt";
       held.push_back(passages_in(r));
@@ -173,10 +173,12 @@ TEST(Workload, GrowingPromptsExtendAndRecombinePassages) {
     EXPECT_EQ(held[4], std::vector<int>({a, b, c}));
     EXPECT_EQ(held[6], std::vector<int>({b, dd}));  // b from the [a b] prompts, d new
     EXPECT_EQ(held[7], std::vector<int>({c, a}));   // recombined in another order
+    EXPECT_EQ(held[8], std::vector<int>({a, b, c, dd}));  // the [a b c] prompts extended by d
+    EXPECT_EQ(held[9], std::vector<int>({dd, a, b, c}));  // the same four, [a b c] shifted behind d
     EXPECT_EQ(std::set<int>({a, b, c, dd}).size(), 4u);
-    EXPECT_NE((*w)[s * 8].share_text.substr(0, 30), (*w)[s * 8 + 1].share_text.substr(0, 30)) << "fresh preambles";
+    EXPECT_NE((*w)[s * 10].share_text.substr(0, 30), (*w)[s * 10 + 1].share_text.substr(0, 30)) << "fresh preambles";
   }
-  EXPECT_NE((*w)[0].key, (*w)[8].key);
+  EXPECT_NE((*w)[0].key, (*w)[10].key);
 }
 
 // Partition checks for one split of `d`: tune and test cover every group and RAG item once, no focus key in both.
