@@ -397,8 +397,8 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 1 << 16));
   sub->add_flag("--fragments,!--no-fragments", a->fragments,
                 "Fragments from several donors: what the best donor lacks is covered by runs of other donors of the "
-                "share domain, found by a fragment index (default off: it lowered fidelity on recombined prompts, "
-                "docs/eval/growing_test_n48.md)");
+                "share domain, found by a fragment index (default off: it lowers fidelity on recombined prompts; with "
+                "--fragment-ratio 0.5 --adaptive-residual 0.01 less so, docs/eval/growing_test_n60.md)");
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,
