@@ -12,7 +12,9 @@ import json
 import math
 import sys
 
-RECOMBINED = {6, 7, 9}  # session steps (EvalRequest::use) whose passages come from two earlier prompts
+# Session steps (EvalRequest::use, 0-based) whose passages come from two earlier prompts: kGrowingSteps in
+# src/eval/workload.cpp (steps 6 [B D] qD, 7 [C A] qA', 9 [D A B C] qB). Keep the two in step.
+RECOMBINED = {6, 7, 9}
 
 
 def subset_stats(rows, full_rows, keep):
@@ -58,11 +60,11 @@ def main(paths):
         for name in rep["mode_order"]:
             m = rep["modes"][name]
             rows = m["rows"]
-            allr = subset_stats(rows, full, lambda i, r: True)
             rec = subset_stats(rows, full, lambda i, r: uses[i] in RECOMBINED)
             hits = subset_stats(rows, full, lambda i, r: r["share"]["mode"] == "semantic" and not r["share"]["fell_back"])
-            print(f"| {path} | {name} | {m['reuse_rate']:.1%} | {allr['rouge']:.3f} | {allr['exact']:.0%} | "
-                  f"{allr['first']:.0%} | {m['ppl_ratio_vs_full'] or 1.0:.3f} | {m['first_token_kl']:.4f} | "
+            # The whole stream: kvshare eval's own summary of the mode.
+            print(f"| {path} | {name} | {m['reuse_rate']:.1%} | {m['rouge_l_vs_full']:.3f} | {m['exact_match_rate']:.0%} | "
+                  f"{m['first_token_agreement']:.0%} | {m['ppl_ratio_vs_full'] or 1.0:.3f} | {m['first_token_kl']:.4f} | "
                   f"{fmt(rec)} | {fmt(hits)} |")
 
 
