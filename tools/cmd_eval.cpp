@@ -60,6 +60,7 @@ struct EvalArgs {
   double recompute_ratio = -1, similarity_threshold = -2;  // < 0 / < -1: the planner default
   double adaptive_residual = 0.02, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
   double fragment_ratio = -1;                                 // -frag modes; < 0: r (the planner default)
+  int fragment_tail = engine::SharingDefaults::kFragmentTail;  // -frag modes: last tokens no fragment fills
   int refine_layer = 4;
   double refine_widen = 2.0;
 };
@@ -239,6 +240,7 @@ int run_eval(const EvalArgs& a) {
   rc.refine_widen = a.refine_widen;
   if (a.adaptive_max_ratio >= 0) rc.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   rc.planner.fragment_ratio = a.fragment_ratio;
+  rc.fragment_tail = a.fragment_tail;
   if (Status st = rc.planner.validate(); !st.is_ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 2;
@@ -351,6 +353,9 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--fragment-ratio", a->fragment_ratio, "semantic-frag* modes: share of the reused tokens inside "
                   "fragment runs recomputed by deviation, ranked apart from the own donor's (default: r, one ranking)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--fragment-tail", a->fragment_tail, "semantic-frag* modes: last prompt tokens that fragments never "
+                  "fill (computed unless the own donor holds them; default 512, as kvshare serve --fragments)")
+      ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")
       ->check(CLI::Range(-1.0, 1.0));

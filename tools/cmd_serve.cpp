@@ -47,6 +47,7 @@ struct ServeArgs {
   double adaptive_residual = share::PlannerConfig{}.adaptive_residual;
   double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
   double fragment_ratio = share::PlannerConfig{}.fragment_ratio;
+  int fragment_tail = engine::SharingDefaults::kFragmentTail;
   std::string deviation = share::deviation_scorer_name(engine::SharingDefaults::kDeviation);
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
@@ -214,6 +215,7 @@ int run_serve(const ServeArgs& a) {
   ec.planner.adaptive_residual = a.adaptive_residual;
   ec.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   ec.planner.fragment_ratio = a.fragment_ratio;
+  ec.fragment_tail = a.fragment_tail;
   share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
@@ -365,6 +367,10 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "With --fragments: share of the reused tokens inside fragment runs recomputed by deviation, ranked "
                   "apart from the own donor's (default: --recompute-ratio, one ranking)")
       ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--fragment-tail", a->fragment_tail,
+                  "With --fragments: last prompt tokens that fragments never fill (computed unless the best donor "
+                  "holds them; default 512)")
+      ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
                   "(attention-weighted V deviation); default attn-v")
@@ -397,8 +403,9 @@ void add_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 1 << 16));
   sub->add_flag("--fragments,!--no-fragments", a->fragments,
                 "Fragments from several donors: what the best donor lacks is covered by runs of other donors of the "
-                "share domain, found by a fragment index (default off: it lowers fidelity on recombined prompts; with "
-                "--fragment-ratio 0.5 --adaptive-residual 0.01 less so, docs/eval/growing_test_n60.md)");
+                "share domain, found by a fragment index (default off; with --fragment-ratio 0.3 --adaptive-residual 0.01 "
+                "--adaptive-max-ratio 0.65 and the default --fragment-tail it reuses 2x plain sharing at one donor's "
+                "fidelity, docs/eval/growing_test_tail_n60.md)");
   sub->add_flag("!--no-cache-aware", a->cache_aware,
                 "Admit waiting requests in arrival order (default: smallest predicted compute first, age-capped)");
   sub->add_option("--max-wait-beyond-fifo", a->max_wait_beyond_fifo_s,

@@ -87,8 +87,9 @@ struct EngineConfig {
   int32_t blend_layer = 1;         // layer whose K/V deviation selects the rows to recompute (0-based)
   // Fragments from several donors: donors' block-aligned fragment_window-token windows are indexed, and what the
   // best donor does not provide is covered by runs of any donors of the domain (share/fragment_cover.h).
-  bool fragments = false;  // off by default: measured to lower fidelity on recombined prompts (docs/eval/)
+  bool fragments = false;  // off by default: one donor's fidelity needs the tail guard and budgets (docs/eval/)
   int32_t fragment_window = 16;    // tokens hashed per window; also the shortest fragment run used
+  int32_t fragment_tail = 0;       // last prompt tokens no fragment fills (FragmentCoverOptions::tail_guard)
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
   // Gradual filtering (Blend's kRefine): 0 = off; else the selection at blend_layer keeps refine_widen x k
   // candidates and this later layer's deviation keeps the top k of them.

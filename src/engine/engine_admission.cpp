@@ -78,6 +78,7 @@ void Engine::prepare(Sequence& seq) {
   fo.fragments = cfg_.fragments;
   fo.cover.min_run = cfg_.fragment_window;
   fo.cover.short_keep = cfg_.fragment_window;
+  fo.cover.tail_guard = cfg_.fragment_tail;
   auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
   if (!choice) return;
   seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice->plan.predicted_cost + 0.5));

@@ -126,16 +126,22 @@ std::string pct(double v) { return fmt("%.0f%%", 100.0 * v); }
 
 // The settings of the -gradual / -adaptive modes, when the run has any.
 std::string mode_settings(const EvalResult& r) {
-  bool gradual = false, adaptive = false;
+  bool gradual = false, adaptive = false, fragments = false;
   for (const auto& m : r.modes) {
     gradual |= m.spec.gradual;
     adaptive |= m.spec.adaptive;
+    fragments |= m.spec.fragments;
   }
   std::string s;
   if (gradual) s += " (gradual: refined at layer " + std::to_string(r.refine_layer) + " from " + fmt("%g", r.refine_widen) + "x)";
   if (adaptive)
     s += " (adaptive: deviation left <= " + fmt("%.3f", r.adaptive_residual) + ", at most " +
          fmt("%.2f", r.planner.adaptive_max_ratio) + " recomputed)";
+  if (fragments) {
+    s += " (fragments: ";
+    s += r.planner.fragment_ratio < 0 ? std::string("r") : fmt("%.2f", r.planner.fragment_ratio);
+    s += " of their candidates recomputed, none in the last " + std::to_string(r.fragment_tail) + " tokens)";
+  }
   return s;
 }
 
@@ -352,7 +358,9 @@ nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
                   {"adaptive_residual", r.adaptive_residual},
                   {"adaptive_max_ratio", r.planner.adaptive_max_ratio},
                   {"refine_layer", r.refine_layer},
-                  {"refine_widen", r.refine_widen}};
+                  {"refine_widen", r.refine_widen},
+                  {"fragment_ratio", r.planner.fragment_ratio},
+                  {"fragment_tail", r.fragment_tail}};
   j["common_prefix_tokens"] = r.common_prefix_tokens;
   j["definitions"] = {
       {"ttft", "ms from just before Engine::submit (embedding included) to the first token; response-cache hit: "

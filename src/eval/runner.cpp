@@ -92,6 +92,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
     ec.refine_widen = cfg.refine_widen;
   }
   ec.fragments = spec && spec->fragments;  // every other mode: one donor per request, as before issue 10
+  ec.fragment_tail = cfg.fragment_tail;
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.kv_dtype = cfg.kv_dtype;
   ec.n_threads = cfg.n_threads;
@@ -515,6 +516,7 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
   out.refine_layer = cfg_.refine_layer;
   out.refine_widen = cfg_.refine_widen;
   out.adaptive_residual = cfg_.adaptive_residual;
+  out.fragment_tail = cfg_.fragment_tail;
   out.requests = requests;
   size_t lcp = P.front().size();
   for (const auto& p : P) {

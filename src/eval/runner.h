@@ -118,6 +118,7 @@ struct RunnerConfig {
   int32_t refine_layer = 4;                // semantic-*gradual*: the second scoring layer
   double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
   double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target
+  int32_t fragment_tail = engine::SharingDefaults::kFragmentTail;  // semantic-frag*: last tokens no fragment fills
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
   // The template prompts are rendered with (--chat-template); nullptr: the model's tokenizer.chat_template.
@@ -184,6 +185,7 @@ struct EvalResult {
   share::PlannerConfig planner;
   int32_t refine_layer = 0;            // RunnerConfig's, for the -gradual / -adaptive modes
   double refine_widen = 0, adaptive_residual = 0;
+  int32_t fragment_tail = 0;           // RunnerConfig's, for the -frag modes
   int64_t common_prefix_tokens = 0;
   std::vector<EvalRequest> requests;
   std::vector<int64_t> prompt_tokens;  // (requests)

@@ -7,10 +7,10 @@
 namespace kvs::share {
 namespace {
 
-// Positions [exact_prefix, n) not held by an own-donor run of >= short_keep tokens.
-std::vector<uint8_t> open_positions(const ReusePlan& plan, int32_t short_keep) {
+// Positions [exact_prefix, n - tail_guard) not held by an own-donor run of >= short_keep tokens.
+std::vector<uint8_t> open_positions(const ReusePlan& plan, int32_t short_keep, int32_t tail_guard) {
   std::vector<uint8_t> open(static_cast<size_t>(plan.n_prompt), 0);
-  for (int32_t p = plan.exact_prefix; p < plan.n_prompt; ++p) open[p] = 1;
+  for (int32_t p = plan.exact_prefix; p < plan.n_prompt - tail_guard; ++p) open[p] = 1;
   for (const ReusedRun& r : plan.reused)
     if (r.n >= short_keep || (r.src == 0 && r.dst == 0))
       for (int32_t j = 0; j < r.n; ++j) open[r.dst + j] = 0;
@@ -60,9 +60,9 @@ std::vector<ReusedRun> candidates(const DonorStore& donors, uint64_t domain, std
 std::vector<ReusedRun> cover_with_fragments(const DonorStore& donors, uint64_t domain, std::span<const int32_t> tokens,
                                             const ReusePlan& plan, int32_t block_size, const FragmentCoverOptions& opt) {
   KVS_CHECK(plan.mode == ReuseMode::kSemantic && plan.n_prompt == static_cast<int32_t>(tokens.size()));
-  KVS_CHECK(opt.min_run >= 1);
+  KVS_CHECK(opt.min_run >= 1 && opt.tail_guard >= 0);
   if (!donors.fragments()) return {};
-  const std::vector<uint8_t> open = open_positions(plan, opt.short_keep);
+  const std::vector<uint8_t> open = open_positions(plan, opt.short_keep, opt.tail_guard);
   std::vector<ReusedRun> cand = candidates(donors, domain, tokens, open, block_size);
   std::sort(cand.begin(), cand.end(), [](const ReusedRun& a, const ReusedRun& b) {
     return std::tuple(-a.n, a.dst, a.donor) < std::tuple(-b.n, b.dst, b.donor);

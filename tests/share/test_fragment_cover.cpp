@@ -112,6 +112,26 @@ TEST_F(FragmentCover, PiecesOfTwoDonorsAreFoundWhole) {
   EXPECT_TRUE(cover_with_fragments(store, 2, prompt, base, kBs).empty());
 }
 
+// The tail guard keeps the last tokens for computation: prompt length 286, so a guard of 60 leaves positions
+// [0, 226) to fragments (B's run stops at 226), one of 200 leaves [0, 86) (A's run is cut, B's is gone).
+TEST_F(FragmentCover, TailGuardLeavesTheLastTokensToCompute) {
+  const ReusePlan base = insert_only_plan(static_cast<int32_t>(prompt.size()));
+  ASSERT_EQ(prompt.size(), 286u);
+  FragmentCoverOptions opt;
+  opt.tail_guard = 60;
+  auto runs = cover_with_fragments(store, 1, prompt, base, kBs, opt);
+  ASSERT_NO_FATAL_FAILURE(expect_valid(store, prompt, runs));
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0], (ReusedRun{40, 10, 100, static_cast<int64_t>(a)}));
+  EXPECT_EQ(runs[1], (ReusedRun{16, 117, 109, static_cast<int64_t>(b)}));
+  opt.tail_guard = 200;
+  runs = cover_with_fragments(store, 1, prompt, base, kBs, opt);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], (ReusedRun{40, 10, 76, static_cast<int64_t>(a)}));
+  opt.tail_guard = 1000;  // longer than the prompt: nothing for fragments
+  EXPECT_TRUE(cover_with_fragments(store, 1, prompt, base, kBs, opt).empty());
+}
+
 TEST_F(FragmentCover, TruncatedDonorLendsOnlyWhatIsCached) {
   store.on_block_evicted(100 + 5);  // B keeps blocks 0..4: tokens [0, 80)
   ASSERT_TRUE(store.check_invariants().is_ok()) << store.check_invariants().to_string();
