@@ -353,8 +353,8 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--fragment-ratio", a->fragment_ratio, "semantic-frag* modes: share of the reused tokens inside "
                   "fragment runs recomputed by deviation, ranked apart from the own donor's (default: r, one ranking)")
       ->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--fragment-tail", a->fragment_tail, "semantic-frag* modes: last prompt tokens that fragments never "
-                  "fill (computed unless the own donor holds them; default 512, as kvshare serve --fragments)")
+  sub->add_option("--fragment-tail", a->fragment_tail, "semantic-frag* modes: fragments never fill the prompt's final "
+                  "gap (after the best donor's last run) within this many last tokens (default 512, as serve)")
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")

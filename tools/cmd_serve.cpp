@@ -368,8 +368,8 @@ void add_serve(CLI::App& app, int& exit_code) {
                   "apart from the own donor's (default: --recompute-ratio, one ranking)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--fragment-tail", a->fragment_tail,
-                  "With --fragments: last prompt tokens that fragments never fill (computed unless the best donor "
-                  "holds them; default 512)")
+                  "With --fragments: fragments never fill the prompt's final gap (what the best donor lacks after its "
+                  "last run: the passage nearest the question, computed) within this many last tokens (default 512)")
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "

@@ -89,7 +89,7 @@ struct EngineConfig {
   // best donor does not provide is covered by runs of any donors of the domain (share/fragment_cover.h).
   bool fragments = false;  // off by default: one donor's fidelity needs the tail guard and budgets (docs/eval/)
   int32_t fragment_window = 16;    // tokens hashed per window; also the shortest fragment run used
-  int32_t fragment_tail = 0;       // last prompt tokens no fragment fills (FragmentCoverOptions::tail_guard)
+  int32_t fragment_tail = 0;       // final gap guarded from fragments within the last N tokens (tail_guard)
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
   // Gradual filtering (Blend's kRefine): 0 = off; else the selection at blend_layer keeps refine_widen x k
   // candidates and this later layer's deviation keeps the top k of them.

@@ -21,7 +21,7 @@ struct SharingDefaults {
   static constexpr int32_t kEditWindow = 2;
   static constexpr int32_t kEditTail = 6;
   static constexpr int32_t kRepairRows = 64;
-  // With fragments on (--fragments): the last prompt tokens no fragment fills (FragmentCoverOptions::tail_guard),
+  // With fragments on (--fragments): how far back the prompt's final gap is kept from fragments (tail_guard),
   // chosen on the growing workload's tune split (docs/eval/growing_tail_tune_n60.md).
   static constexpr int32_t kFragmentTail = 512;
 };

@@ -118,7 +118,7 @@ struct RunnerConfig {
   int32_t refine_layer = 4;                // semantic-*gradual*: the second scoring layer
   double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
   double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target
-  int32_t fragment_tail = engine::SharingDefaults::kFragmentTail;  // semantic-frag*: last tokens no fragment fills
+  int32_t fragment_tail = engine::SharingDefaults::kFragmentTail;  // semantic-frag*: FragmentCoverOptions::tail_guard
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
   // The template prompts are rendered with (--chat-template); nullptr: the model's tokenizer.chat_template.

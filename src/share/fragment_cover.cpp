@@ -7,13 +7,18 @@
 namespace kvs::share {
 namespace {
 
-// Positions [exact_prefix, n - tail_guard) not held by an own-donor run of >= short_keep tokens.
+// Positions [exact_prefix, n) not held by an own-donor run of >= short_keep tokens, minus the guarded final gap
+// [max(n - tail_guard, end of the last such run), n).
 std::vector<uint8_t> open_positions(const ReusePlan& plan, int32_t short_keep, int32_t tail_guard) {
   std::vector<uint8_t> open(static_cast<size_t>(plan.n_prompt), 0);
-  for (int32_t p = plan.exact_prefix; p < plan.n_prompt - tail_guard; ++p) open[p] = 1;
+  for (int32_t p = plan.exact_prefix; p < plan.n_prompt; ++p) open[p] = 1;
+  int32_t last_end = plan.exact_prefix;
   for (const ReusedRun& r : plan.reused)
-    if (r.n >= short_keep || (r.src == 0 && r.dst == 0))
+    if (r.n >= short_keep || (r.src == 0 && r.dst == 0)) {
       for (int32_t j = 0; j < r.n; ++j) open[r.dst + j] = 0;
+      last_end = std::max(last_end, r.dst + r.n);
+    }
+  for (int32_t p = std::max(plan.n_prompt - tail_guard, last_end); p < plan.n_prompt; ++p) open[p] = 0;
   return open;
 }
 

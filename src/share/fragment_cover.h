@@ -1,9 +1,12 @@
 // Fragment cover: the parts of a new prompt that its semantic plan's own donor does not provide, filled with
 // runs of any donors of the same share domain found through the fragment index (DonorStore::fragments()).
 //
-//   open positions   [exact_prefix, n - tail_guard) minus the own donor's runs of >= short_keep tokens (its
-//                    shorter runs, scattered token matches, may give way to a fragment); the last tail_guard
-//                    tokens are never a fragment's: what the own donor does not hold there is computed
+//   open positions   [exact_prefix, n) minus the own donor's runs of >= short_keep tokens (its shorter runs,
+//                    scattered token matches, may give way to a fragment), minus the guarded final gap: the
+//                    positions after the own donor's last such run, within the last tail_guard tokens, are never
+//                    a fragment's (the context nearest the answer is computed); earlier gaps stay open, so a
+//                    passage the own donor does not hold still comes from a fragment when the own donor holds
+//                    the one after it
 //   seeds            every prompt window [p, p + window) of open positions whose hash the index holds, checked
 //                    token by token against the donor (a hash collision is no seed)
 //   candidates       each seed extended left and right token by token while prompt and donor agree, the
@@ -30,8 +33,8 @@ namespace kvs::share {
 struct FragmentCoverOptions {
   int32_t min_run = 16;     // shortest fragment run kept (>= 1)
   int32_t short_keep = 16;  // own-donor runs shorter than this may be replaced by fragments
-  // Prompt tokens at the end that fragments never fill (>= 0): the context nearest the answer, which a fragment
-  // computed behind other passages serves worst (docs/eval/growing_*_tail_*.md).
+  // How far back from the prompt's end the final gap is guarded (>= 0): the context nearest the answer, which a
+  // fragment computed behind other passages serves worst (docs/eval/growing_tail_tune_n60.md).
   int32_t tail_guard = 0;
 };
 

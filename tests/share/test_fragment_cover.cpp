@@ -132,6 +132,28 @@ TEST_F(FragmentCover, TailGuardLeavesTheLastTokensToCompute) {
   EXPECT_TRUE(cover_with_fragments(store, 1, prompt, base, kBs, opt).empty());
 }
 
+// With an own donor the guard covers only the final gap, after the own donor's last run: when B is the own
+// donor (its run ends at 281), A's piece inside the last 200 tokens stays a fragment's; when A is the own donor
+// (its run ends at 110), B's piece is the final gap and is guarded as without a donor.
+TEST_F(FragmentCover, TailGuardCoversOnlyTheGapAfterTheOwnDonorsLastRun) {
+  const auto n = static_cast<int32_t>(prompt.size());
+  FragmentCoverOptions opt;
+  opt.tail_guard = 200;
+  auto own_b = semantic_plan(n, static_cast<int64_t>(b), align::align(b_tokens, prompt));
+  ASSERT_TRUE(own_b.is_ok());
+  auto runs = cover_with_fragments(store, 1, prompt, own_b.value(), kBs, opt);
+  ASSERT_NO_FATAL_FAILURE(expect_valid(store, prompt, runs));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], (ReusedRun{40, 10, 100, static_cast<int64_t>(a)}));
+  auto own_a = semantic_plan(n, static_cast<int64_t>(a), align::align(a_tokens, prompt));
+  ASSERT_TRUE(own_a.is_ok());
+  EXPECT_TRUE(cover_with_fragments(store, 1, prompt, own_a.value(), kBs, opt).empty());
+  opt.tail_guard = 60;  // the final gap's last 60 tokens only: B's piece up to 226, as without a donor
+  runs = cover_with_fragments(store, 1, prompt, own_a.value(), kBs, opt);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], (ReusedRun{16, 117, 109, static_cast<int64_t>(b)}));
+}
+
 TEST_F(FragmentCover, TruncatedDonorLendsOnlyWhatIsCached) {
   store.on_block_evicted(100 + 5);  // B keeps blocks 0..4: tokens [0, 80)
   ASSERT_TRUE(store.check_invariants().is_ok()) << store.check_invariants().to_string();
