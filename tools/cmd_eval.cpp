@@ -60,7 +60,7 @@ struct EvalArgs {
   double recompute_ratio = -1, similarity_threshold = -2;  // < 0 / < -1: the planner default
   double adaptive_residual = 0.02, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
   double fragment_ratio = -1;                                 // -frag modes; < 0: r (the planner default)
-  int fragment_tail = engine::SharingDefaults::kFragmentTail;  // -frag modes: last tokens no fragment fills
+  int fragment_tail = engine::SharingDefaults::kFragmentTail;  // -frag modes: FragmentCoverOptions::tail_guard
   int refine_layer = 4;
   double refine_widen = 2.0;
 };
