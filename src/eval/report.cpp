@@ -140,7 +140,8 @@ std::string mode_settings(const EvalResult& r) {
   if (fragments) {
     s += " (fragments: ";
     s += r.planner.fragment_ratio < 0 ? std::string("r") : fmt("%.2f", r.planner.fragment_ratio);
-    s += " of their candidates recomputed, none in the last " + std::to_string(r.fragment_tail) + " tokens)";
+    s += " of their candidates recomputed, none in the final gap within the last " + std::to_string(r.fragment_tail) +
+         " tokens)";
   }
   return s;
 }
