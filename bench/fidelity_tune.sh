@@ -7,7 +7,7 @@
 # Usage: bench/fidelity_tune.sh [--stage tune|test|length|all] [--n N] [--threads T] [--out DIR]
 #   tune    paraphrase (n) and rag (n/2) on the tune split: every method as its own mode, and the edit-aware
 #           window/tail grid (semantic-edit*-modes at each setting), max_tokens 64
-#   test    the server's defaults (`semantic-attn-edit-repair`, i.e. what `kvshare serve` runs:
+#   test    the server's defaults (`semantic-runs-attn-edit-repair`, i.e. what `kvshare serve` runs:
 #           engine/sharing_defaults.h) beside full, prefix and plain CacheBlend (`semantic`) on the test split,
 #           n per workload (200 for the figures), max_tokens 64
 #   length  rag with 1-4 passages on the test split: the by-length table and plot (400 / 800 / 1,600 tokens)
@@ -45,10 +45,10 @@ if [[ $stage == tune || $stage == all ]]; then
   done
 fi
 if [[ $stage == test || $stage == all ]]; then
-  run test-paraphrase --workload paraphrase --split test --n "$n" --modes full,prefix,semantic,semantic-attn-edit-repair
-  run test-rag --workload rag --split test --n "$n" --modes full,prefix,semantic,semantic-attn-edit-repair
+  run test-paraphrase --workload paraphrase --split test --n "$n" --modes full,prefix,semantic,semantic-runs-attn-edit-repair
+  run test-rag --workload rag --split test --n "$n" --modes full,prefix,semantic,semantic-runs-attn-edit-repair
 fi
 if [[ $stage == length || $stage == all ]]; then
   run test-length --workload rag --rag-passages 1-4 --split test --n "$((n < 150 ? n : 150))" \
-    --modes full,prefix,semantic-attn-edit-repair
+    --modes full,prefix,semantic-runs-attn-edit-repair
 fi

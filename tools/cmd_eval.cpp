@@ -49,7 +49,7 @@ struct EvalArgs {
   int edit_window = engine::SharingDefaults::kEditWindow, edit_tail = engine::SharingDefaults::kEditTail;
   int repair_rows = engine::SharingDefaults::kRepairRows;
   std::string split = "all";
-  std::string workload, modes = "full,prefix,semantic,semantic-attn-edit-repair,naive,response-cache";
+  std::string workload, modes = "full,prefix,semantic,semantic-runs-attn-edit-repair,naive,response-cache";
   std::string sweep_r = "0,5,10,15,20,30,50,100";
   std::string out = "eval_out", model, embedder, data, metrics_only, chat_template;
   int n = 200, max_tokens = 48, threads = 0, window = 4;
@@ -61,6 +61,7 @@ struct EvalArgs {
   double adaptive_residual = 0.02, adaptive_max_ratio = -1;  // -adaptive modes; < 0: the planner default
   double fragment_ratio = -1;                                 // -frag modes; < 0: r (the planner default)
   int fragment_tail = engine::SharingDefaults::kFragmentTail;  // -frag modes: FragmentCoverOptions::tail_guard
+  double run_retrieval = engine::SharingDefaults::kRunRetrieval;  // -runs modes: EngineConfig::run_retrieval
   int refine_layer = 4;
   double refine_widen = 2.0;
 };
@@ -241,6 +242,7 @@ int run_eval(const EvalArgs& a) {
   if (a.adaptive_max_ratio >= 0) rc.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   rc.planner.fragment_ratio = a.fragment_ratio;
   rc.fragment_tail = a.fragment_tail;
+  rc.run_retrieval = a.run_retrieval;
   if (Status st = rc.planner.validate(); !st.is_ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 2;
@@ -304,9 +306,9 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--n", a->n, "Requests in the stream")->check(CLI::Range(1, 100000));
   sub->add_option("--max-tokens", a->max_tokens, "Tokens generated per request")->check(CLI::Range(1, 4096));
   sub->add_option("--modes", a->modes,
-                  "Comma-separated: full, prefix, naive, response-cache, semantic[-frag][-attn][-edit][-gradual]"
+                  "Comma-separated: full, prefix, naive, response-cache, semantic[-runs][-frag][-attn][-edit][-gradual]"
                   "[-adaptive][-repair|-bg] (e.g. semantic-edit-repair, semantic-frag-bg; full always runs; "
-                  "semantic-attn-edit-repair is what kvshare serve runs by default)");
+                  "semantic-runs-attn-edit-repair is what kvshare serve runs by default)");
   sub->add_flag("--sweep,!--no-sweep", a->sweep, "Run the recompute-ratio sweep (default on)");
   sub->add_option("--sweep-r", a->sweep_r, "Sweep values of r in percent, comma-separated");
   sub->add_option("--out", a->out, "Output folder (default eval_out/)");
@@ -356,6 +358,10 @@ void add_eval(CLI::App& app, int& exit_code) {
   sub->add_option("--fragment-tail", a->fragment_tail, "semantic-frag* modes: fragments never fill the prompt's final "
                   "gap (after the best donor's last run) within this many last tokens (default 512, as serve)")
       ->check(CLI::Range(0, 1 << 20));
+  sub->add_option("--run-retrieval", a->run_retrieval, "semantic-runs* modes: a donor found by the token runs it "
+                  "shares with the prompt is taken without embedding when it keeps this share of the prompt "
+                  "(default 0.5, as serve)")
+      ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")
       ->check(CLI::Range(-1.0, 1.0));

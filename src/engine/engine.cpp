@@ -38,6 +38,7 @@ Status EngineConfig::validate(int64_t n_layer) const {
   if (repair_rows < 0) return invalid_argument("repair_rows must not be negative");
   if (background_repair_rows < 0) return invalid_argument("background_repair_rows must not be negative");
   if (fragment_window < 1) return invalid_argument("fragment_window must be at least 1");
+  if (!(run_retrieval >= 0.0 && run_retrieval <= 1.0)) return invalid_argument("run_retrieval must be in [0, 1]");
   if (!(max_wait_beyond_fifo_s >= 0)) return invalid_argument("max_wait_beyond_fifo_s must not be negative");
   if (!disk_cache_dir.empty() && !(disk_cache_gib > 0)) return invalid_argument("disk_cache_gib must be positive");
   if (!disk_cache_dir.empty() && disk_segment_bytes == 0) return invalid_argument("disk_segment_bytes must be positive");
@@ -83,7 +84,8 @@ Engine::Engine(const model::Model& model, const tok::Tokenizer& tokenizer, const
   max_ctx_ = std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(n_blocks) * cfg.block_size);
   if (embedder_ && cfg_.semantic && cfg_.prefix_cache) {
     donors_ = std::make_unique<share::DonorStore>(embedder_->dim(), cfg_.max_donors);
-    if (cfg_.fragments) donors_->enable_fragments(cfg_.block_size, cfg_.fragment_window);
+    if (cfg_.fragments || cfg_.run_retrieval > 0)  // run retrieval reads the same index
+      donors_->enable_fragments(cfg_.block_size, cfg_.fragment_window);
   } else {
     cfg_.semantic = false;
   }

@@ -49,6 +49,8 @@
 namespace kvs::engine {
 
 // What one step's forward held (EngineConfig::on_step).
+struct FindDonorOptions;  // semantic_admission.h
+
 struct StepTrace {
   int64_t rows = 0;                 // rows of the forward
   int32_t sequences = 0;            // sequences with rows in it
@@ -90,6 +92,11 @@ struct EngineConfig {
   bool fragments = false;  // off by default: one donor's fidelity needs the tail guard and budgets (docs/eval/)
   int32_t fragment_window = 16;    // tokens hashed per window; also the shortest fragment run used
   int32_t fragment_tail = 0;       // final gap guarded from fragments within the last N tokens (tail_guard)
+  // Run retrieval (share/run_retrieval.h): before embedding a request, look for a donor by the token runs it
+  // shares with the prompt (the fragment index, kept whenever this is on); one whose alignment keeps at least
+  // this share of the prompt is taken without embedding (the embedding a donation needs is computed when the
+  // request donates, after its first token). 0 = off: every request is embedded first.
+  double run_retrieval = 0.0;
   share::DeviationScorer deviation = share::DeviationScorer::kKv;  // how reused tokens are ranked (see there)
   // Gradual filtering (Blend's kRefine): 0 = off; else the selection at blend_layer keeps refine_widen x k
   // candidates and this later layer's deviation keeps the top k of them.
@@ -200,6 +207,8 @@ class Engine : private SchedulerHost {
   void drain_evictions();
   void prepare_waiting();
   void prepare(Sequence& seq);
+  FindDonorOptions find_options(const Sequence& seq) const;
+  void set_donor(Sequence& seq, DonorChoice choice);
   bool admit_semantic(Sequence& seq);
   AdmitResult admit_prefix(Sequence& seq, int64_t budget);
   void set_tier(ShareReport& rep, const Sequence& seq, int64_t promoted, int64_t redis);

@@ -55,16 +55,33 @@ void Engine::prepare(Sequence& seq) {
   seq.predicted_rows = seq.n_prompt - hit;
   seq.donor.reset();
   if (!donors_ || !semantic_mode(seq.params.share_mode) || seq.n_generated() > 0) return;
+  FindDonorOptions fo = find_options(seq);
+  // Run retrieval first: a donor that repeats a long stretch of the prompt needs no embedding now.
+  if (cfg_.run_retrieval > 0 && seq.params.embedding.empty()) {
+    if (Status st = inject("search", seq); !st.is_ok()) return finish(seq, "error", st);
+    if (auto choice = find_donor_by_runs(*donors_, *kv_, seq.params.domain, seq.tokens, fo, cfg_.run_retrieval)) {
+      if (first_search) metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries, ++s.run_retrievals; });
+      return set_donor(seq, std::move(*choice));
+    }
+  }
   if (seq.params.embedding.empty() && !seq.params.share_text.empty()) {
     // Embedded on the engine's pool (one pool for the cores; a second one would fight it). The time counts
     // toward this request's TTFT, as it should.
     if (Status st = inject("embed", seq); !st.is_ok()) return finish(seq, "error", st);
+    const auto t0 = Clock::now();
     auto emb = embedder_->embed(seq.params.share_text, pool_.get());
+    seq.usage.embed_ms += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (emb.is_ok()) seq.params.embedding = std::move(emb).value();
   }
   if (seq.params.embedding.empty()) return;
   if (first_search) metrics_.update([](MetricsSnapshot& s) { ++s.semantic_queries; });
   if (Status st = inject("search", seq); !st.is_ok()) return finish(seq, "error", st);
+  promote_donor(seq);  // a stored donor evicted from RAM (or from before a restart) becomes a RAM donor again
+  auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
+  if (choice) set_donor(seq, std::move(*choice));
+}
+
+FindDonorOptions Engine::find_options(const Sequence& seq) const {
   FindDonorOptions fo;
   fo.mode = seq.params.share_mode;
   fo.planner = cfg_.planner;
@@ -74,15 +91,16 @@ void Engine::prepare(Sequence& seq) {
   fo.candidates = cfg_.donor_candidates;
   fo.max_edit_distance = cfg_.max_edit_distance;
   fo.n_layer = static_cast<int32_t>(model_.hparams().n_layer);
-  promote_donor(seq);  // a stored donor evicted from RAM (or from before a restart) becomes a RAM donor again
   fo.fragments = cfg_.fragments;
   fo.cover.min_run = cfg_.fragment_window;
   fo.cover.short_keep = cfg_.fragment_window;
   fo.cover.tail_guard = cfg_.fragment_tail;
-  auto choice = find_donor(*donors_, *kv_, seq.params.domain, seq.tokens, seq.params.embedding, fo);
-  if (!choice) return;
-  seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice->plan.predicted_cost + 0.5));
-  seq.donor = std::make_unique<DonorChoice>(std::move(*choice));
+  return fo;
+}
+
+void Engine::set_donor(Sequence& seq, DonorChoice choice) {
+  seq.predicted_rows = std::min<int64_t>(seq.predicted_rows, static_cast<int64_t>(choice.plan.predicted_cost + 0.5));
+  seq.donor = std::make_unique<DonorChoice>(std::move(choice));
 }
 
 bool Engine::reserve(Sequence& seq, int64_t take) {
@@ -162,6 +180,7 @@ bool Engine::admit_semantic(Sequence& seq) {
   const std::vector<int64_t> used = choice->plan.donors();
   rep.donor_id = choice->donor.donor_id >= 0 ? choice->donor.donor_id : (used.empty() ? -1 : used.front());
   rep.similarity = choice->donor.similarity;
+  rep.retrieval = choice->donor.by_runs ? "runs" : "embedding";
   rep.edit_script = choice->donor.script.to_string(16);
   for (int64_t id : used) {
     ShareDonorUse u;
@@ -302,7 +321,13 @@ void Engine::publish(Sequence& seq) {
 
 // The embedding that indexes a donor: the request's own, unless the donation policy cut its text at a sensitive
 // span (then the text before it, so that the index holds nothing of the secret). Empty: do not donate.
+// A request whose donor was found by shared runs was not embedded at admission: it is embedded now, after its
+// first token (the same work, off the time to first token).
 std::vector<float> Engine::donor_embedding(Sequence& seq) {
+  if (!seq.donation.truncated && seq.params.embedding.empty() && !seq.params.share_text.empty() && embedder_) {
+    auto emb = embedder_->embed(seq.params.share_text, pool_.get());
+    if (emb.is_ok()) seq.params.embedding = std::move(emb).value();
+  }
   if (!seq.donation.truncated) return seq.params.embedding;
   if (seq.donation.donor_text.size() < 8 || !embedder_) return {};
   auto emb = embedder_->embed(seq.donation.donor_text, pool_.get());
@@ -313,7 +338,8 @@ std::vector<float> Engine::donor_embedding(Sequence& seq) {
 // (the index throws, memory) is logged and the request goes on without donating: its own answer does not
 // depend on it.
 void Engine::maybe_donate(Sequence& seq) {
-  if (!donors_ || seq.donated || seq.approximate || seq.params.embedding.empty()) return;
+  if (!donors_ || seq.donated || seq.approximate) return;
+  if (seq.params.embedding.empty() && seq.params.share_text.empty()) return;  // nothing to index it by
   if (seq.params.share_mode == ShareMode::kFull || seq.params.share_mode == ShareMode::kPrefix) return;
   seq.donated = true;
   const int64_t bs = kv_->block_size();

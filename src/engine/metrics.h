@@ -39,6 +39,7 @@ struct MetricsSnapshot {
   uint64_t mode_full = 0, mode_prefix = 0, mode_semantic = 0, mode_fell_back = 0;
   uint64_t semantic_queries = 0, semantic_hits = 0, semantic_reused_tokens = 0, semantic_recomputed_tokens = 0,
            semantic_fallbacks = 0;
+  uint64_t run_retrievals = 0;  // semantic lookups answered by shared token runs, without an embedding
   uint64_t steps = 0, batched_rows = 0;
   uint64_t repair_rows = 0, repaired_sequences = 0;  // decode-stage repair (and background repair's rows)
   uint64_t background_repairs = 0, background_dropped = 0;  // finished prompts repaired while idle / dropped

@@ -69,7 +69,8 @@ struct ShareReport {
   std::string mode = "full";       // "full", "prefix", "semantic"
   bool fell_back = false;          // semantic plan turned into full prefill by the quality guard
   int64_t donor_id = -1;
-  double similarity = 0;
+  double similarity = 0;           // of the embeddings (0 when the donor was found by shared runs)
+  std::string retrieval;           // semantic: how the own donor was found, "embedding" or "runs" (run retrieval)
   std::string edit_script;         // e.g. "K12 D3 I5 K40(+2)"
   std::vector<ShareDonorUse> donors;  // semantic: every donor used (the embedding donor first), with its runs
   int64_t reused_tokens = 0;       // prompt tokens whose KV came from a cache
@@ -95,6 +96,8 @@ struct Usage {
   int64_t computed_prompt_tokens = 0;
   int64_t repair_rows = 0;         // rows decode-stage repair recomputed after the first token (extra compute)
   double queue_ms = 0;             // submit -> first scheduled
+  double embed_ms = 0;             // embedding the share text before the first token (0: not embedded then, e.g.
+                                   // a donor found by shared runs; the donation's embedding comes later)
   double ttft_ms = 0;              // submit -> first token
   double total_ms = 0;
   int32_t preemptions = 0;

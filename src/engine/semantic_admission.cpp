@@ -4,30 +4,42 @@
 #include <unordered_map>
 
 #include "kv/rope_shift.h"
+#include "share/run_retrieval.h"
 
 namespace kvs::engine {
 
-std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
-                                      std::span<const int32_t> tokens, std::span<const float> embedding,
-                                      const FindDonorOptions& opt) {
-  if (opt.mode != ShareMode::kAuto && opt.mode != ShareMode::kSemantic && opt.mode != ShareMode::kNaive) return {};
-  if (embedding.empty() || tokens.empty()) return {};
+namespace {
+
+// The candidate whose alignment keeps the most prompt tokens (nullopt: none of them usable).
+std::optional<share::SemanticCandidate> best_aligned(const share::DonorStore& donors, const kv::KvManager& kv,
+                                                     uint64_t domain, std::span<const int32_t> tokens,
+                                                     std::span<const share::DonorCandidate> cands,
+                                                     const FindDonorOptions& opt, bool by_runs) {
   const int32_t bs = kv.block_size();
-  const int32_t n = static_cast<int32_t>(tokens.size());
-  // Forced modes (evaluation) skip the cost model but not the similarity threshold: an unrelated donor is no donor.
-  const float min_sim = static_cast<float>(opt.planner.similarity_threshold);
-  std::optional<DonorChoice> best;
-  for (const auto& c : donors.search(domain, embedding, opt.candidates, min_sim)) {
+  std::optional<share::SemanticCandidate> best;
+  for (const auto& c : cands) {
     const share::Donor* d = donors.get(c.donor_id);
     if (!d || d->domain != domain || d->n_valid == 0) continue;
     std::span<const int32_t> dt(d->tokens.data(), static_cast<size_t>(d->usable_tokens(bs)));
     align::AlignOptions ao;
     ao.max_edit_distance = opt.max_edit_distance;
     align::EditScript script = align::align(dt, tokens, ao);
-    if (!best || script.kept() > best->donor.script.kept()) {
-      if (!best) best.emplace();
-      best->donor = share::SemanticCandidate{static_cast<int64_t>(c.donor_id), c.similarity, std::move(script)};
-    }
+    if (!best || script.kept() > best->script.kept())
+      best = share::SemanticCandidate{static_cast<int64_t>(c.donor_id), c.similarity, std::move(script), by_runs};
+  }
+  return best;
+}
+
+// Plans the request on `best` (its own donor, if any) and, with fragments, runs of other donors.
+std::optional<DonorChoice> plan_choice(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
+                                       std::span<const int32_t> tokens, std::optional<share::SemanticCandidate> donor,
+                                       const FindDonorOptions& opt) {
+  const int32_t bs = kv.block_size();
+  const int32_t n = static_cast<int32_t>(tokens.size());
+  std::optional<DonorChoice> best;
+  if (donor) {
+    best.emplace();
+    best->donor = std::move(*donor);
   }
   const bool have_donor = best && best->donor.script.kept() > 0;
   const bool fragments = opt.fragments && donors.fragments() != nullptr;
@@ -60,6 +72,34 @@ std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv:
     if (opt.mode != ShareMode::kNaive) share::add_edit_aware(best->plan, opt.planner.edit_window, opt.planner.edit_tail);
   }
   return best;
+}
+
+}  // namespace
+
+std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
+                                      std::span<const int32_t> tokens, std::span<const float> embedding,
+                                      const FindDonorOptions& opt) {
+  if (opt.mode != ShareMode::kAuto && opt.mode != ShareMode::kSemantic && opt.mode != ShareMode::kNaive) return {};
+  if (embedding.empty() || tokens.empty()) return {};
+  // Forced modes (evaluation) skip the cost model but not the similarity threshold: an unrelated donor is no donor.
+  const float min_sim = static_cast<float>(opt.planner.similarity_threshold);
+  const auto cands = donors.search(domain, embedding, opt.candidates, min_sim);
+  return plan_choice(donors, kv, domain, tokens, best_aligned(donors, kv, domain, tokens, cands, opt, false), opt);
+}
+
+std::optional<DonorChoice> find_donor_by_runs(const share::DonorStore& donors, const kv::KvManager& kv,
+                                              uint64_t domain, std::span<const int32_t> tokens,
+                                              const FindDonorOptions& opt, double min_kept) {
+  if (opt.mode != ShareMode::kAuto && opt.mode != ShareMode::kSemantic && opt.mode != ShareMode::kNaive) return {};
+  if (tokens.empty() || !(min_kept > 0.0)) return {};
+  const int32_t bs = kv.block_size();
+  const int32_t from = static_cast<int32_t>(kv.match_prefix(domain, tokens).size()) * bs;
+  std::vector<share::DonorCandidate> cands;
+  for (const auto& c : share::donors_by_runs(donors, domain, tokens, from, bs, std::max(opt.candidates, 1)))
+    cands.push_back({c.donor_id, 0.0f});
+  auto donor = best_aligned(donors, kv, domain, tokens, cands, opt, true);
+  if (!donor || static_cast<double>(donor->script.kept()) < min_kept * static_cast<double>(tokens.size())) return {};
+  return plan_choice(donors, kv, domain, tokens, std::move(donor), opt);
 }
 
 Result<int32_t> build_kv(kv::KvManager& kv, const share::DonorStore& donors, const DonorChoice& choice,

@@ -9,6 +9,10 @@
 //               donor does not provide (its inserts, its short scattered runs; the whole prompt when no donor is
 //               similar enough) are covered by runs of any donors of the domain (share/fragment_cover.h), and the
 //               planner prices the multi-donor plan from its own sets (share::plan_ready)
+//   find_donor_by_runs  the same, with the candidates found by the token runs they share with the prompt
+//               (share/run_retrieval.h) instead of an embedding: no embedding is needed, and the best aligned
+//               one is taken only when its script keeps >= min_kept of the prompt (so a shared template
+//               phrase is no donor); nullopt otherwise, and the caller embeds and searches as above
 //   build_kv    pin every donor's blocks (allocation must not evict them), share the exact-prefix blocks, reserve
 //               the rest of the prompt, copy + re-rotate each reused run from its own donor => the first row the
 //               blend computes
@@ -53,6 +57,12 @@ struct DonorChoice {
 std::optional<DonorChoice> find_donor(const share::DonorStore& donors, const kv::KvManager& kv, uint64_t domain,
                                       std::span<const int32_t> tokens, std::span<const float> embedding,
                                       const FindDonorOptions& opt);
+
+// find_donor with candidates by shared runs (share/run_retrieval.h): nullopt unless the best aligned candidate
+// keeps >= min_kept * n prompt tokens (min_kept <= 0: off), or as find_donor. Needs the store's fragment index.
+std::optional<DonorChoice> find_donor_by_runs(const share::DonorStore& donors, const kv::KvManager& kv,
+                                              uint64_t domain, std::span<const int32_t> tokens,
+                                              const FindDonorOptions& opt, double min_kept);
 
 // Builds the sequence's KV for `choice` into the empty `table`. Returns the first row to compute,
 // max(shared prefix, plan.exact_prefix) < n; ResourceExhausted (table empty again) when the pool cannot supply the

@@ -72,12 +72,14 @@ nlohmann::json row_json(const RequestOutcome& r) {
                       {"cached_tokens", u.cached_tokens},
                       {"computed_prompt_tokens", u.computed_prompt_tokens},
                       {"ttft_ms", r.ttft_ms},
+                      {"embed_ms", u.embed_ms},
                       {"hit", r.hit},
                       {"share",
                        {{"mode", u.share.mode},
                         {"fell_back", u.share.fell_back},
                         {"donor_id", u.share.donor_id},
                         {"similarity", u.share.similarity},
+                        {"retrieval", u.share.retrieval},
                         {"edit_script", u.share.edit_script},
                         {"reused_tokens", u.share.reused_tokens},
                         {"recomputed_tokens", u.share.recomputed_tokens},
@@ -126,13 +128,15 @@ std::string pct(double v) { return fmt("%.0f%%", 100.0 * v); }
 
 // The settings of the -gradual / -adaptive modes, when the run has any.
 std::string mode_settings(const EvalResult& r) {
-  bool gradual = false, adaptive = false, fragments = false;
+  bool gradual = false, adaptive = false, fragments = false, runs = false;
   for (const auto& m : r.modes) {
+    runs |= m.spec.runs;
     gradual |= m.spec.gradual;
     adaptive |= m.spec.adaptive;
     fragments |= m.spec.fragments;
   }
   std::string s;
+  if (runs) s += " (run retrieval: a donor keeping >= " + fmt("%.2f", r.run_retrieval) + " of the prompt, no embedding)";
   if (gradual) s += " (gradual: refined at layer " + std::to_string(r.refine_layer) + " from " + fmt("%g", r.refine_widen) + "x)";
   if (adaptive)
     s += " (adaptive: deviation left <= " + fmt("%.3f", r.adaptive_residual) + ", at most " +
@@ -361,7 +365,8 @@ nlohmann::json result_json(const EvalResult& r, const nlohmann::json& meta) {
                   {"refine_layer", r.refine_layer},
                   {"refine_widen", r.refine_widen},
                   {"fragment_ratio", r.planner.fragment_ratio},
-                  {"fragment_tail", r.fragment_tail}};
+                  {"fragment_tail", r.fragment_tail},
+                  {"run_retrieval", r.run_retrieval}};
   j["common_prefix_tokens"] = r.common_prefix_tokens;
   j["definitions"] = {
       {"ttft", "ms from just before Engine::submit (embedding included) to the first token; response-cache hit: "

@@ -93,6 +93,7 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
   }
   ec.fragments = spec && spec->fragments;  // every other mode: one donor per request, as before issue 10
   ec.fragment_tail = cfg.fragment_tail;
+  ec.run_retrieval = spec && spec->runs ? cfg.run_retrieval : 0.0;  // every other mode embeds every request
   ec.kv_cache_mib = cfg.kv_cache_mib;
   ec.kv_dtype = cfg.kv_dtype;
   ec.n_threads = cfg.n_threads;
@@ -106,9 +107,9 @@ engine::EngineConfig engine_config(const RunnerConfig& cfg, bool caching, const 
 
 }  // namespace
 
-// "semantic" followed by options in this order: -frag, -attn, -edit, -gradual, -adaptive, -repair (or -bg).
+// "semantic" followed by options in this order: -runs, -frag, -attn, -edit, -gradual, -adaptive, -repair (or -bg).
 static std::optional<ModeSpec> parse_semantic_mode(const std::string& name) {
-  static const std::vector<std::string> kOptions = {"frag", "attn", "edit", "gradual", "adaptive", "repair", "bg"};
+  static const std::vector<std::string> kOptions = {"runs", "frag", "attn", "edit", "gradual", "adaptive", "repair", "bg"};
   if (name.rfind("semantic", 0) != 0) return std::nullopt;
   ModeSpec m{name, ModeKind::kSemantic, -1, std::nullopt};
   size_t at = 8, next = 0;  // next: the first option still allowed
@@ -120,6 +121,7 @@ static std::optional<ModeSpec> parse_semantic_mode(const std::string& name) {
     if (it == kOptions.end()) return std::nullopt;
     next = static_cast<size_t>(it - kOptions.begin()) + 1;
     if (opt == "attn") m.deviation = share::DeviationScorer::kAttnV;
+    m.runs |= opt == "runs";
     m.fragments |= opt == "frag";
     m.edit_aware |= opt == "edit";
     m.gradual |= opt == "gradual";
@@ -143,7 +145,7 @@ Result<std::vector<ModeSpec>> parse_modes(const std::string& list) {
     std::optional<ModeSpec> sem = it == kNames.end() ? parse_semantic_mode(name) : std::nullopt;
     if (it == kNames.end() && !sem)
       return invalid_argument("unknown mode '" + name + "' (full, prefix, naive, response-cache, or semantic with "
-                              "options in this order: -frag -attn -edit -gradual -adaptive -repair|-bg, e.g. "
+                              "options in this order: -runs -frag -attn -edit -gradual -adaptive -repair|-bg, e.g. "
                               "semantic-edit-repair)");
     if (!seen.insert(name).second) return invalid_argument("mode '" + name + "' listed twice");
     out.push_back(sem ? *sem : ModeSpec{name, it->second, -1, std::nullopt});
@@ -517,6 +519,7 @@ Result<EvalResult> Runner::run(const std::string& workload_name, const std::vect
   out.refine_widen = cfg_.refine_widen;
   out.adaptive_residual = cfg_.adaptive_residual;
   out.fragment_tail = cfg_.fragment_tail;
+  out.run_retrieval = cfg_.run_retrieval;
   out.requests = requests;
   size_t lcp = P.front().size();
   for (const auto& p : P) {

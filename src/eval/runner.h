@@ -11,7 +11,9 @@
 //   semantic-repair semantic + decode-stage repair (repair_rows spare rows per step); semantic-edit-repair both.
 //   semantic-gradual   semantic + gradual filtering (refine_layer, refine_widen: EngineConfig).
 //   semantic-adaptive  semantic + adaptive budget (adaptive_residual: PlannerConfig).
-//                   Options combine in the order -attn -edit -gradual -adaptive -repair|-bg (parse_modes).
+//                   Options combine in the order -runs -frag -attn -edit -gradual -adaptive -repair|-bg (parse_modes).
+//   semantic-runs   semantic + run retrieval (EngineConfig::run_retrieval = RunnerConfig::run_retrieval): a donor
+//                   found by the token runs it shares with the prompt is taken without embedding it first.
 //   semantic-bg     semantic + background repair (EngineConfig::background_repair_rows = 32): after each request
 //                   the runner waits, untimed, until the engine has no repair pending (a service's idle time
 //                   between questions), so semantically served prompts become exact donors (new content).
@@ -96,6 +98,7 @@ struct ModeSpec {
   bool gradual = false;      // semantic-*gradual*: gradual filtering at RunnerConfig's refine_layer
   bool adaptive = false;     // semantic-*adaptive*: adaptive budget with RunnerConfig's adaptive_residual
   bool fragments = false;    // semantic-frag*: fragments from several donors (EngineConfig::fragments)
+  bool runs = false;         // semantic-runs*: run retrieval before embedding (EngineConfig::run_retrieval)
 };
 
 // "full,prefix,..." -> specs in the given order, `full` first (added when missing). InvalidArgument for an
@@ -119,6 +122,7 @@ struct RunnerConfig {
   double refine_widen = 2.0;               // ... keeping widen x k candidates from the first
   double adaptive_residual = 0.02;         // semantic-*adaptive*: the residual deviation target
   int32_t fragment_tail = engine::SharingDefaults::kFragmentTail;  // semantic-frag*: FragmentCoverOptions::tail_guard
+  double run_retrieval = engine::SharingDefaults::kRunRetrieval;  // semantic-runs*: the share of the prompt kept
   std::vector<ModeSpec> modes;   // from parse_modes
   std::vector<double> sweep;     // recompute ratios for the forced-semantic sweep (empty: none)
   // The template prompts are rendered with (--chat-template); nullptr: the model's tokenizer.chat_template.
@@ -186,6 +190,7 @@ struct EvalResult {
   int32_t refine_layer = 0;            // RunnerConfig's, for the -gradual / -adaptive modes
   double refine_widen = 0, adaptive_residual = 0;
   int32_t fragment_tail = 0;           // RunnerConfig's, for the -frag modes
+  double run_retrieval = 0;            // RunnerConfig's, for the -runs modes
   int64_t common_prefix_tokens = 0;
   std::vector<EvalRequest> requests;
   std::vector<int64_t> prompt_tokens;  // (requests)

@@ -500,7 +500,8 @@ json share_report_json(const engine::ShareReport& r) {
             {"recomputed_tokens", r.recomputed_tokens},
             {"total_tokens", r.total_tokens}};
   if (r.donor_id >= 0) {
-    j["donor_similarity"] = r.similarity;
+    j["donor_retrieval"] = r.retrieval;
+    if (r.retrieval != "runs") j["donor_similarity"] = r.similarity;  // run retrieval measures none
     j["edit_script"] = r.edit_script;
     j["deviation_median"] = r.deviation_median;
     j["deviation_left"] = r.deviation_left;

@@ -128,6 +128,8 @@ void render_tokens(Writer& w, const engine::MetricsSnapshot& m) {
 
 void render_sharing(Writer& w, const engine::MetricsSnapshot& m) {
   w.counter(K + "semantic_queries_total", m.semantic_queries, "Semantic donor lookups.");
+  w.counter(K + "run_retrievals_total", m.run_retrievals,
+            "Semantic donor lookups answered by shared token runs, without embedding the prompt.");
   w.gauge(K + "donors", m.donors, "Prompts registered as donors (all share domains).");
   w.counter(K + "donors_retired_total", m.donors_retired, "Donors retired because a newer donor contained their prompt.");
   w.counter(K + "semantic_hits_total", m.semantic_hits, "Semantic donor lookups that reused a donor.");

@@ -57,6 +57,7 @@ std::string json_line(const RequestLog& r) {
     j["cached_tokens"] = r.usage.cached_tokens;
     j["completion_tokens"] = r.usage.completion_tokens;
     j["queue_ms"] = r.usage.queue_ms;
+    j["embed_ms"] = r.usage.embed_ms;
     j["ttft_ms"] = r.usage.ttft_ms;
     j["share_mode"] = r.usage.share.mode;
   }

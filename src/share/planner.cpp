@@ -82,7 +82,7 @@ CostEstimate estimate_costs(const PlanRequest& req, const PlannerConfig& cfg) {
   c.full = n;
   c.prefix = n - std::min(req.prefix_hit, n - 1);
   const SemanticCandidate* sem = req.semantic;
-  if (sem && sem->similarity >= cfg.similarity_threshold && sem->script.target_len == n) {
+  if (sem && (sem->by_runs || sem->similarity >= cfg.similarity_threshold) && sem->script.target_len == n) {
     const double r = req.recompute_ratio.value_or(cfg.recompute_ratio);
     semantic_counts(sem->script, n, &c.semantic_initial, &c.semantic_candidates);
     c.semantic_selected = selection_size(c.semantic_candidates, r, cfg.recompute_budget);

@@ -15,7 +15,7 @@
 //   plan is built first and priced from its own sets (semantic_cost).
 //
 // Choice (choose_mode):
-//   semantic  when a candidate exists, similarity >= similarity_threshold, and
+//   semantic  when a candidate exists, similarity >= similarity_threshold (or it was found by its shared runs), and
 //             semantic <= min(full, prefix) - min_saving * n   (it must beat the best exact option by at
 //             least min_saving of the prompt, since it is approximate);
 //   else prefix when prefix < full (any exact hit; it is free and exact);
@@ -74,6 +74,9 @@ struct SemanticCandidate {
   int64_t donor_id = -1;
   double similarity = 0.0;   // similarity of the prompts (cosine of embeddings), [-1, 1]
   align::EditScript script;  // donor tokens -> this prompt's tokens
+  // Found by the token runs it shares with the prompt (share/run_retrieval.h), not by embedding: no similarity
+  // was measured and the threshold does not apply (the caller required the script to keep enough).
+  bool by_runs = false;
 };
 
 struct PlanRequest {

@@ -24,13 +24,13 @@ from conftest import reference_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KVS_EMBEDDER = pathlib.Path(os.environ.get("KVS_EMBEDDER", ROOT / "models" / "all-MiniLM-L6-v2.gguf"))
-MODES = ["full", "prefix", "semantic", "semantic-attn-edit-repair", "naive", "response-cache"]  # kvshare eval's default
+MODES = ["full", "prefix", "semantic", "semantic-runs-attn-edit-repair", "naive", "response-cache"]  # kvshare eval's default
 SUMMARY_KEYS = ["n", "hit_rate", "semantic_rate", "reuse_rate", "prefill_saved", "ttft_p50_ms", "ttft_p90_ms",
                 "rouge_l_vs_full", "bleu_vs_full", "first_token_agreement", "exact_match_rate",
                 "rouge_l_vs_reference", "rows", "answer_tokens", "mean_logprob", "ppl_ratio_vs_full",
                 "n_first_dist", "first_token_kl", "first_token_top1", "lead_mean", "agree_at"]
 ROW_KEYS = ["index", "text", "first_token", "prompt_tokens", "cached_tokens", "computed_prompt_tokens", "ttft_ms",
-            "hit", "share", "rouge_l_vs_full", "bleu_vs_full", "first_token_agrees", "rouge_l_vs_reference",
+            "embed_ms", "hit", "share", "rouge_l_vs_full", "bleu_vs_full", "first_token_agrees", "rouge_l_vs_reference",
             "tokens", "token_logprobs", "answer_logprob", "lead"]
 N_RAG, N_PARA = 12, 20
 MAX_TOKENS = 16

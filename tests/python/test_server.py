@@ -536,7 +536,9 @@ def test_semantic_sharing_report_and_share_domains(server):
     shared = ask("User profile: retired teacher in Ohio, likes short answers.", "Which signs show asthma?", "probe")
     rep = shared["kvshare"]
     assert rep["mode"] == "semantic", rep
-    assert rep["donor_similarity"] >= 0.8
+    # The passage repeats the donor's verbatim: found by its shared token runs, before any embedding (run
+    # retrieval, on by default), so no similarity was measured.
+    assert rep["donor_retrieval"] == "runs" and "donor_similarity" not in rep, rep
     assert rep["reused_tokens"] + rep["recomputed_tokens"] == rep["total_tokens"] == shared["usage"]["prompt_tokens"]
     assert shared["usage"]["prompt_tokens_details"]["cached_tokens"] == rep["reused_tokens"] > rep["total_tokens"] // 2
     # outsider's share domain has never sent a request: the very same prompt finds neither the donor nor any block.
