@@ -360,7 +360,7 @@ void add_eval(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 1 << 20));
   sub->add_option("--run-retrieval", a->run_retrieval, "semantic-runs* modes: a donor found by the token runs it "
                   "shares with the prompt is taken without embedding when it keeps this share of the prompt "
-                  "(default 0.5, as serve)")
+                  "(default 0.7, as serve)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--similarity-threshold", a->similarity_threshold,
                   "Donor similarity threshold for semantic and response-cache (default 0.80)")

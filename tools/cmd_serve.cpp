@@ -48,7 +48,7 @@ struct ServeArgs {
   double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
   double fragment_ratio = share::PlannerConfig{}.fragment_ratio;
   int fragment_tail = engine::SharingDefaults::kFragmentTail;
-  double run_retrieval = engine::SharingDefaults::kRunRetrieval;
+  double run_retrieval = -1;  // -1: SharingDefaults::kRunRetrieval, or 0 under --fragments (measured that way)
   std::string deviation = share::deviation_scorer_name(engine::SharingDefaults::kDeviation);
   std::vector<std::string> faults;  // --inject-fault point:kind:marker (error-boundary tests)
   bool cache_aware = true;
@@ -217,7 +217,7 @@ int run_serve(const ServeArgs& a) {
   ec.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   ec.planner.fragment_ratio = a.fragment_ratio;
   ec.fragment_tail = a.fragment_tail;
-  ec.run_retrieval = a.run_retrieval;
+  ec.run_retrieval = a.run_retrieval >= 0 ? a.run_retrieval : a.fragments ? 0.0 : engine::SharingDefaults::kRunRetrieval;
   share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
@@ -376,7 +376,7 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--run-retrieval", a->run_retrieval,
                   "Run retrieval: before embedding a prompt, look for a donor by the token runs it shares with it "
                   "(a fragment index); one whose alignment keeps at least this share of the prompt is used without "
-                  "embedding, which then runs after the first token (default 0.5; 0 = off: embed every prompt)")
+                  "embedding, which then runs after the first token (default 0.7, or 0 with --fragments, whose settings were chosen with it off; 0 = off: embed every prompt)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "
