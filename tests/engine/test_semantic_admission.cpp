@@ -5,33 +5,16 @@
 // prompt is built.
 #include <gtest/gtest.h>
 
-#include <numeric>
 
 #include "engine/semantic_admission.h"
 #include "kv/kv_manager.h"
+#include "token_runs.h"
 
 namespace kvs::engine {
 namespace {
 
 constexpr int32_t kBs = 16;
-
-std::vector<int32_t> seq(int32_t first, int32_t n) {
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), first);
-  return v;
-}
-
-std::vector<int32_t> cat(std::initializer_list<std::vector<int32_t>> parts) {
-  std::vector<int32_t> out;
-  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-std::vector<float> axis(int i) {
-  std::vector<float> v(4, 0.0f);
-  v[i] = 1.0f;
-  return v;
-}
+using namespace kvs::testing_tokens;
 
 class RunAdmission : public ::testing::Test {
  protected:

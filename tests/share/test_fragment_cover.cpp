@@ -3,7 +3,8 @@
 // what is still cached. Expected runs are written down from how each prompt was built, not from the code.
 #include <gtest/gtest.h>
 
-#include <numeric>
+#include "token_runs.h"
+
 
 #include "align/edit_script.h"
 #include "share/donor_store.h"
@@ -15,28 +16,7 @@ namespace kvs::share {
 namespace {
 
 constexpr int32_t kBs = 16;
-
-std::vector<int32_t> seq(int32_t first, int32_t n) {
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), first);
-  return v;
-}
-
-std::vector<kv::BlockId> blocks(kv::BlockId first, size_t n_tokens) {
-  std::vector<kv::BlockId> b((n_tokens + kBs - 1) / kBs);
-  std::iota(b.begin(), b.end(), first);
-  return b;
-}
-
-std::vector<float> axis(int i) {
-  std::vector<float> v(4, 0.0f);
-  v[i] = 1.0f;
-  return v;
-}
-
-void append(std::vector<int32_t>& to, const std::vector<int32_t>& from, int32_t begin, int32_t end) {
-  to.insert(to.end(), from.begin() + begin, from.begin() + end);
-}
+using namespace kvs::testing_tokens;
 
 // Every run really matches its donor, inside the donor's usable tokens; runs sorted and disjoint.
 void expect_valid(const DonorStore& store, const std::vector<int32_t>& prompt, const std::vector<ReusedRun>& runs) {
@@ -69,14 +49,9 @@ TEST(FragmentIndex, BlockAlignedWindowsPerDomainFollowTruncation) {
   EXPECT_EQ(fi.stats().keys, 0u);
 }
 
-class FragmentCover : public ::testing::Test {
+class FragmentCover : public ::testing::Test, protected TwoDonors {
  protected:
   void SetUp() override {
-    store.enable_fragments(kBs, 16);
-    a_tokens = seq(1000, 200);
-    b_tokens = seq(2000, 200);
-    a = store.add(1, a_tokens, blocks(1, 200), axis(0));
-    b = store.add(1, b_tokens, blocks(100, 200), axis(1));
     // prompt = noise(10) A[40, 140) noise(7) B[16, 180) noise(5)
     const auto noise = seq(9000, 30);
     append(prompt, noise, 0, 10);
@@ -86,9 +61,7 @@ class FragmentCover : public ::testing::Test {
     append(prompt, noise, 17, 22);
     ASSERT_TRUE(store.check_invariants().is_ok()) << store.check_invariants().to_string();
   }
-  DonorStore store{4, 16};
-  std::vector<int32_t> a_tokens, b_tokens, prompt;
-  uint64_t a = 0, b = 0;
+  std::vector<int32_t> prompt;
 };
 
 TEST_F(FragmentCover, PiecesOfTwoDonorsAreFoundWhole) {

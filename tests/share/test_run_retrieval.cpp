@@ -3,7 +3,8 @@
 // [s, e) of a donor holds one vote per block start o of that donor with s <= o and o + 16 <= e.
 #include <gtest/gtest.h>
 
-#include <numeric>
+#include "token_runs.h"
+
 
 #include "share/donor_store.h"
 #include "share/run_retrieval.h"
@@ -12,42 +13,9 @@ namespace kvs::share {
 namespace {
 
 constexpr int32_t kBs = 16;
+using namespace kvs::testing_tokens;
 
-std::vector<int32_t> seq(int32_t first, int32_t n) {
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), first);
-  return v;
-}
-
-std::vector<kv::BlockId> blocks(kv::BlockId first, size_t n_tokens) {
-  std::vector<kv::BlockId> b((n_tokens + kBs - 1) / kBs);
-  std::iota(b.begin(), b.end(), first);
-  return b;
-}
-
-std::vector<float> axis(int i) {
-  std::vector<float> v(4, 0.0f);
-  v[i] = 1.0f;
-  return v;
-}
-
-void append(std::vector<int32_t>& to, const std::vector<int32_t>& from, int32_t begin, int32_t end) {
-  to.insert(to.end(), from.begin() + begin, from.begin() + end);
-}
-
-class RunRetrieval : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store.enable_fragments(kBs, 16);
-    a_tokens = seq(1000, 200);
-    b_tokens = seq(2000, 200);
-    a = store.add(1, a_tokens, blocks(1, 200), axis(0));
-    b = store.add(1, b_tokens, blocks(100, 200), axis(1));
-  }
-  DonorStore store{4, 16};
-  std::vector<int32_t> a_tokens, b_tokens;
-  uint64_t a = 0, b = 0;
-};
+class RunRetrieval : public ::testing::Test, protected TwoDonors {};
 
 // prompt = noise(10) A[40, 140) noise(5): A's block starts 48, 64, 80, 96, 112 lie in the run (112 + 16 <= 140).
 TEST_F(RunRetrieval, ADonorIsFoundByTheRunItShares) {
@@ -94,7 +62,7 @@ TEST_F(RunRetrieval, TruncatedDonorsVoteWithWhatIsLeft) {
   EXPECT_EQ(c[0].donor_id, b);
   EXPECT_EQ(c[0].votes, 4);
   DonorStore plain{4, 16};
-  plain.add(1, b_tokens, blocks(300, 200), axis(1));
+  plain.add(1, b_tokens, blocks(300, 200, kBs), axis(1));
   EXPECT_TRUE(donors_by_runs(plain, 1, b_tokens, 0, kBs, 4).empty());
 }
 
