@@ -41,8 +41,8 @@ struct ServeArgs {
   std::string log_format = "text";    // --log-format text|json: one request log line per request on stderr
   bool no_semantic = false;
   // Sharing defaults: the planner's own r and guard, plus engine/sharing_defaults.h's selection and repair
-  // (run retrieval + attn-v + edit-aware + decode-stage repair: `kvshare eval`'s semantic-runs-attn-edit-repair mode runs exactly
-  // what serve runs), and background repair, which only a server with idle time between requests has use for.
+  // (run retrieval + attn-v + edit-aware + decode-stage repair: `kvshare eval`'s semantic-runs-attn-edit-repair
+  // mode runs exactly what serve runs), and background repair, which only a server with idle time between requests has use for.
   double recompute_ratio = share::PlannerConfig{}.recompute_ratio;
   double adaptive_residual = share::PlannerConfig{}.adaptive_residual;
   double adaptive_max_ratio = share::PlannerConfig{}.adaptive_max_ratio;
@@ -217,7 +217,9 @@ int run_serve(const ServeArgs& a) {
   ec.planner.adaptive_max_ratio = a.adaptive_max_ratio;
   ec.planner.fragment_ratio = a.fragment_ratio;
   ec.fragment_tail = a.fragment_tail;
-  ec.run_retrieval = a.run_retrieval >= 0 ? a.run_retrieval : a.fragments ? 0.0 : engine::SharingDefaults::kRunRetrieval;
+  ec.run_retrieval = a.run_retrieval >= 0 ? a.run_retrieval
+                     : a.fragments        ? 0.0
+                                          : engine::SharingDefaults::kRunRetrieval;
   share::parse_deviation_scorer(a.deviation, &ec.deviation);  // checked by CLI11 (IsMember)
   if (!a.no_semantic) {
     const std::string epath = resolve_embedder_path(a.embedder);
@@ -376,7 +378,8 @@ void add_serve(CLI::App& app, int& exit_code) {
   sub->add_option("--run-retrieval", a->run_retrieval,
                   "Run retrieval: before embedding a prompt, look for a donor by the token runs it shares with it "
                   "(a fragment index); one whose alignment keeps at least this share of the prompt is used without "
-                  "embedding, which then runs after the first token (default 0.7, or 0 with --fragments, whose settings were chosen with it off; 0 = off: embed every prompt)")
+                  "embedding, which then runs after the first token (default 0.7, or 0 with --fragments, whose settings "
+                  "were chosen with it off; 0 = off: embed every prompt)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--deviation", a->deviation,
                   "How reused tokens are ranked for recompute: kv (relative K/V deviation, CacheBlend) or attn-v "

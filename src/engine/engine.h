@@ -48,9 +48,9 @@
 
 namespace kvs::engine {
 
-// What one step's forward held (EngineConfig::on_step).
 struct FindDonorOptions;  // semantic_admission.h
 
+// What one step's forward held (EngineConfig::on_step).
 struct StepTrace {
   int64_t rows = 0;                 // rows of the forward
   int32_t sequences = 0;            // sequences with rows in it

@@ -180,7 +180,8 @@ bool Engine::admit_semantic(Sequence& seq) {
   const std::vector<int64_t> used = choice->plan.donors();
   rep.donor_id = choice->donor.donor_id >= 0 ? choice->donor.donor_id : (used.empty() ? -1 : used.front());
   rep.similarity = choice->donor.similarity;
-  rep.retrieval = choice->donor.by_runs ? "runs" : "embedding";
+  // A plan of fragments alone (no donor was similar enough) has no own donor to have been found.
+  rep.retrieval = choice->donor.by_runs ? "runs" : choice->donor.donor_id >= 0 ? "embedding" : "fragments";
   rep.edit_script = choice->donor.script.to_string(16);
   for (int64_t id : used) {
     ShareDonorUse u;

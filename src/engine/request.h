@@ -70,7 +70,8 @@ struct ShareReport {
   bool fell_back = false;          // semantic plan turned into full prefill by the quality guard
   int64_t donor_id = -1;
   double similarity = 0;           // of the embeddings (0 when the donor was found by shared runs)
-  std::string retrieval;           // semantic: how the own donor was found, "embedding" or "runs" (run retrieval)
+  std::string retrieval;           // semantic: how the own donor was found, "embedding" or "runs" (run
+                                   // retrieval); "fragments" when the plan has fragment runs and no own donor
   std::string edit_script;         // e.g. "K12 D3 I5 K40(+2)"
   std::vector<ShareDonorUse> donors;  // semantic: every donor used (the embedding donor first), with its runs
   int64_t reused_tokens = 0;       // prompt tokens whose KV came from a cache

@@ -5,6 +5,7 @@
 // first token (the request still donates once its KV is repaired to exact).
 #include <gtest/gtest.h>
 
+#include "engine/sharing_defaults.h"
 #include "engine_fixture.h"
 
 namespace kvs::engine {
@@ -28,7 +29,7 @@ TEST(EngineRunRetrieval, ASharedPassageIsFoundWithoutEmbedding) {
       rag("I am a retired farmer from Porto and I prefer short answers.", "What causes diabetes?", 7, ShareMode::kAuto);
   const RequestParams other = chat("Which planet is the largest in the solar system?", 7, 8);
 
-  Engine e(*fx().model, *fx().tok, config(0.5), fx().emb.get());
+  Engine e(*fx().model, *fx().tok, config(SharingDefaults::kRunRetrieval), fx().emb.get());
   std::string t_donor, t_probe, t_other;
   const auto d = run(e, donor, &t_donor);
   ASSERT_NE(d.usage.share.mode, "semantic");
